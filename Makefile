@@ -1,0 +1,48 @@
+# The workbook's commands. `make test` and `make book` do everything on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-done
+KERNEL := mi-workbook
+# No hub, no telemetry: every run uses the bundled models and data only.
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 WANDB_MODE=disabled \
+	DO_NOT_TRACK=1 MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1
+# Runs a command with the network switched off (a network namespace with loopback only) where possible.
+NO_NET := tests/run_offline.sh
+PYTEST_ARGS ?=
+
+.PHONY: setup test book lab models bench clean
+
+setup: $(STAMP)
+
+# Idempotent: reruns only when the pins or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "MI Workbook (.venv)" >/dev/null
+	touch $@
+
+test: setup
+	$(OFFLINE) $(NO_NET) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+book: setup
+	$(OFFLINE) $(NO_NET) $(BIN)/python -m mi_widgets.book --execute
+
+lab: setup
+	$(OFFLINE) $(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.extension_manager=readonly \
+		--ServerApp.open_browser=False
+
+models: setup
+	$(OFFLINE) $(BIN)/python -m mi_widgets.train_models
+
+bench: setup
+	$(OFFLINE) $(NO_NET) $(BIN)/python tests/benchmarks/bench.py
+
+clean:
+	rm -rf notebooks/_build notebooks/_vendor .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

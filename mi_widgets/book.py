@@ -1,0 +1,135 @@
+"""Execute the workbook's notebooks with papermill and build the Jupyter Book site from the results.
+
+Each notebook is executed once per run: ``make test`` executes them in smoke mode (the tests then
+check their records and build the site from those copies), ``make book`` executes them with their
+full defaults. The site is built from the executed copies with Jupyter Book's own execution off.
+
+    python -m mi_widgets.book --execute          # full run, as `make book`
+    python -m mi_widgets.book --execute --smoke  # seconds per notebook
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = NOTEBOOKS / "_build"
+KERNEL = "mi-workbook"
+
+# Runs papermill in a child process so that the kernel's peak memory can be read from its rusage.
+_RUNNER = """
+import json, resource, sys, papermill
+src, dst, params, kernel, cwd = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], sys.argv[5]
+try:
+    papermill.execute_notebook(src, dst, parameters=params, kernel_name=kernel, cwd=cwd,
+                               progress_bar=False, request_save_on_cell_execute=False)
+finally:
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print("MI_PEAK_KB", peak_kb)
+"""
+
+
+class NotebookRun(NamedTuple):
+    """One papermill execution: where the executed copy is, how long it took, the kernel's peak RSS."""
+
+    output: Path
+    seconds: float
+    peak_mb: float
+    ok: bool
+    log: str
+
+
+def notebook_paths() -> list[Path]:
+    """Every notebook of the book, in path order (build outputs and checkpoints excluded)."""
+    skip = {"_build", ".ipynb_checkpoints", "_vendor"}
+    return sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if not skip & set(p.relative_to(NOTEBOOKS).parts))
+
+
+def kernel_name() -> str:
+    """The venv's kernel when it is registered (``make setup`` does it), else the default one."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def execute_notebook(src: Path, dst: Path, parameters: dict, timeout: float = 1800) -> NotebookRun:
+    """Execute ``src`` with papermill into ``dst`` (working directory: the notebook's folder)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-c", _RUNNER, str(src), str(dst), json.dumps(parameters), kernel_name(), str(src.parent)]
+    start = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    seconds = time.perf_counter() - start
+    peak_kb = next((int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("MI_PEAK_KB")), 0)
+    return NotebookRun(dst, seconds, peak_kb / 1024, proc.returncode == 0, proc.stderr[-6000:])
+
+
+def executed_path(src: Path, mode: str) -> Path:
+    """Where the executed copy of a notebook goes for a mode ('smoke' or 'full')."""
+    return BUILD / "executed" / mode / src.relative_to(NOTEBOOKS)
+
+
+def execute_all(smoke: bool) -> list[tuple[Path, NotebookRun]]:
+    mode = "smoke" if smoke else "full"
+    runs = []
+    for src in tqdm(notebook_paths(), desc=f"executing notebooks ({mode})"):
+        run = execute_notebook(src, executed_path(src, mode), {"SMOKE": smoke})
+        if not run.ok:
+            raise RuntimeError(f"{src.relative_to(NOTEBOOKS)} failed:\n{run.log}")
+        runs.append((src, run))
+    write_run_table(runs, BUILD / f"notebook_runs_{mode}.md")
+    return runs
+
+
+def write_run_table(runs: list[tuple[Path, NotebookRun]], path: Path) -> None:
+    """A Markdown table of runtime and peak memory per notebook."""
+    lines = ["| notebook | seconds | peak MB | ok |", "| --- | ---: | ---: | --- |"]
+    for src, run in runs:
+        lines.append(f"| {src.relative_to(NOTEBOOKS)} | {run.seconds:.1f} | {run.peak_mb:.0f} | {run.ok} |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def build_site(mode: str) -> Path:
+    """Build the HTML site from the executed copies of ``mode``; returns the path of index.html."""
+    stage = BUILD / "stage"
+    if stage.exists():
+        shutil.rmtree(stage)
+    ignore = shutil.ignore_patterns("_build", ".ipynb_checkpoints", "*.ipynb")
+    shutil.copytree(NOTEBOOKS, stage, ignore=ignore)
+    for src in notebook_paths():
+        executed = executed_path(src, mode)
+        if not executed.exists():
+            raise FileNotFoundError(f"{executed} is missing: execute the notebooks first")
+        target = stage / src.relative_to(NOTEBOOKS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(executed, target)
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jupyter_book), "build", str(stage), "--path-output", str(NOTEBOOKS), "--all", "--quiet"]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return BUILD / "html" / "index.html"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--execute", action="store_true", help="execute every notebook before building")
+    parser.add_argument("--smoke", action="store_true", help="smoke-mode parameters (seconds per notebook)")
+    args = parser.parse_args()
+    mode = "smoke" if args.smoke else "full"
+    if args.execute:
+        execute_all(args.smoke)
+    index = build_site(mode)
+    print(f"built {index}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Attention-head detectors: previous-token and induction heads, scored from attention patterns.
+
+An induction head, on a sequence of random tokens repeated twice, attends from each token of the second
+copy to the token *after* that token's first occurrence, and so predicts the next token by copying. The
+repeated-sequence test is the standard one (Olsson et al., 2022, "In-context Learning and Induction
+Heads"). Introduced in ``notebooks/00_start/00_start.ipynb`` and used for the model cards.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from jaxtyping import Float, Int
+
+
+class InductionReport(NamedTuple):
+    """Results of the repeated-random-tokens test."""
+
+    scores: Float[torch.Tensor, "n_layers n_heads"]  # mean attention to the induction target
+    loss_first: float  # mean next-token loss on the first copy (random: near log(d_vocab))
+    loss_second: float  # mean next-token loss on the second copy (low when the model copies)
+
+    @property
+    def loss_ratio(self) -> float:
+        return self.loss_second / self.loss_first
+
+    def top_heads(self, n: int = 3) -> list[tuple[str, float]]:
+        """The ``n`` best heads as ("L.H", score), best first."""
+        flat = self.scores.flatten()
+        best = flat.topk(min(n, flat.numel()))
+        n_heads = self.scores.shape[1]
+        return [(f"{i // n_heads}.{i % n_heads}", round(v, 4)) for v, i in zip(best.values.tolist(), best.indices.tolist())]
+
+
+def repeated_random_tokens(
+    model, seq_len: int = 50, n_seqs: int = 20, seed: int = 0
+) -> Int[torch.Tensor, "n_seqs pos"]:
+    """BOS followed by ``seq_len`` random ordinary tokens, twice: shape [n_seqs, 1 + 2 * seq_len]."""
+    if not 1 <= 2 * seq_len + 1 <= model.cfg.n_ctx:
+        raise ValueError(f"seq_len={seq_len} does not fit: 2 * seq_len + 1 must be at most n_ctx={model.cfg.n_ctx}")
+    generator = torch.Generator().manual_seed(seed)
+    special = set(model.tokenizer.all_special_ids) if model.tokenizer is not None else set()
+    allowed = torch.tensor([t for t in range(model.cfg.d_vocab) if t not in special])
+    half = allowed[torch.randint(len(allowed), (n_seqs, seq_len), generator=generator)]
+    bos = model.tokenizer.bos_token_id if model.tokenizer is not None else 0
+    return torch.cat([torch.full((n_seqs, 1), bos), half, half], dim=1).to(model.cfg.device)
+
+
+@torch.no_grad()
+def induction_report(model, seq_len: int = 50, n_seqs: int = 20, seed: int = 0) -> InductionReport:
+    """Score every head for induction and compare the loss on the two copies of random tokens."""
+    tokens = repeated_random_tokens(model, seq_len, n_seqs, seed)
+    names = {f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)}
+    logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+    losses = -logits.log_softmax(-1)[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]  # [batch, pos-1]
+    # Loss at position p predicts token p+1; tokens 1..seq_len are the first copy.
+    loss_first = losses[:, 1:seq_len].mean().item()
+    loss_second = losses[:, seq_len + 1:].mean().item()
+    dest = torch.arange(seq_len + 1, 2 * seq_len + 1)
+    src = dest - seq_len + 1  # the token after the first occurrence of the current token
+    scores = torch.stack([
+        cache[f"blocks.{layer}.attn.hook_pattern"][:, :, dest, src].mean(dim=(0, 2))  # [n_heads]
+        for layer in range(model.cfg.n_layers)
+    ])
+    return InductionReport(scores.cpu(), loss_first, loss_second)
+
+
+@torch.no_grad()
+def previous_token_scores(model, tokens: Int[torch.Tensor, "batch pos"]) -> Float[torch.Tensor, "n_layers n_heads"]:
+    """Mean attention from each token (after the first two) to the token right before it."""
+    if tokens.ndim != 2 or tokens.shape[1] < 3:
+        raise ValueError(f"tokens must be [batch, pos] with pos >= 3, got shape {tuple(tokens.shape)}")
+    names = {f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)}
+    _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
+    dest = torch.arange(2, tokens.shape[1])
+    return torch.stack([
+        cache[f"blocks.{layer}.attn.hook_pattern"][:, :, dest, dest - 1].mean(dim=(0, 2))
+        for layer in range(model.cfg.n_layers)
+    ]).cpu()

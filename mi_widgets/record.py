@@ -1,0 +1,92 @@
+"""Recorded results: the numbers a notebook claims, kept where tests can check them.
+
+`record(name, value)` shows the value in the notebook and attaches it to the cell's output metadata
+under the key ``mi_widgets.record``. Papermill keeps that metadata in the executed notebook, so the
+tests read every claim back from the output file (see ``tests/expectations.py``) and the book shows
+the same numbers the tests checked. Introduced in ``notebooks/00_start/00_start.ipynb``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from numbers import Number
+from typing import Any
+
+METADATA_KEY = "mi_widgets.record"
+
+_RECORDS: dict[str, Any] = {}
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy/torch scalars and arrays into JSON values; refuse what has no JSON form."""
+    if hasattr(value, "tolist"):  # numpy arrays and scalars, torch tensors
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Number):
+        value = float(value) if not isinstance(value, int) else value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"refusing to record a non-finite number ({value}); a claim must be a real value")
+        return value
+    raise TypeError(f"cannot record a value of type {type(value).__name__}; use numbers, strings, lists or dicts")
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = json.dumps(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def record(name: str, value: Any) -> Any:
+    """Record a key result of this notebook under ``name`` and return ``value`` unchanged.
+
+    The value must be JSON-like (numbers, strings, bools, lists, dicts; numpy and torch values are
+    converted). Recording the same name twice keeps the last value.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"record name must be a Python identifier such as 'induction_score', got {name!r}")
+    plain = _plain(value)
+    _RECORDS[name] = plain
+    _display(name, plain)
+    return value
+
+
+def _display(name: str, plain: Any) -> None:
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # plain Python: the in-memory record is enough
+        return
+    if get_ipython() is None:
+        return
+    shown = html.escape(_format(plain))
+    bundle = {
+        "text/plain": f"recorded {name} = {_format(plain)}",
+        "text/html": f'<div class="mi-record"><code>{html.escape(name)}</code> = <b>{shown}</b></div>',
+    }
+    display(bundle, raw=True, metadata={METADATA_KEY: {"name": name, "value": plain}})
+
+
+def records() -> dict[str, Any]:
+    """All values recorded in this process so far (a copy)."""
+    return dict(_RECORDS)
+
+
+def read_records(notebook_path: str) -> dict[str, Any]:
+    """Read the records of an executed notebook file (the inverse of `record`, used by the tests)."""
+    with open(notebook_path, encoding="utf-8") as f:
+        nb = json.load(f)
+    found: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            entry = output.get("metadata", {}).get(METADATA_KEY)
+            if entry is not None:
+                found[entry["name"]] = entry["value"]
+    return found
