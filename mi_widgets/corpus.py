@@ -1,0 +1,98 @@
+"""From generated stories to training tokens: the BPE tokenizer and packed training rows.
+
+The stories come from `mi_widgets.stories`. The tokenizer is byte-level BPE trained on them with the
+`tokenizers` library; ``<|endoftext|>`` is both the story separator and the BOS token. Introduced in
+``notebooks/01_models/01_models.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+from jaxtyping import Int
+from tqdm.auto import tqdm
+
+from mi_widgets.models import BOS_TOKEN, data_dir, load_tokenizer, save_tokenizer
+from mi_widgets.stories import generate_stories
+
+
+def tokenizer_dir() -> Path:
+    return data_dir() / "tokenizer"
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048, folder: Path | None = None):
+    """Train byte-level BPE on ``texts`` and save it as a Hugging Face fast tokenizer in ``folder``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[BOS_TOKEN], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(texts, trainer)
+    return save_tokenizer(bpe, folder or tokenizer_dir())
+
+
+def story_tokens(tokenizer, n_tokens: int, *, seed: int, split: str = "train",
+                 batch: int = 256) -> Int[np.ndarray, "n_tokens"]:
+    """The first ``n_tokens`` tokens of the story stream: BOS, story, BOS, story, ... (int32)."""
+    out = np.empty(n_tokens, dtype=np.int32)
+    bos = tokenizer.bos_token_id
+    filled = 0
+    stories = generate_stories(seed=seed, split=split)
+    with tqdm(total=n_tokens, desc=f"tokenizing {split} stories", unit="tok", leave=False) as bar:
+        while filled < n_tokens:
+            texts = [s.text for s in islice(stories, batch)]
+            for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+                piece = [bos, *ids][: n_tokens - filled]
+                out[filled: filled + len(piece)] = piece
+                filled += len(piece)
+                if filled == n_tokens:
+                    break
+            bar.update(min(filled, n_tokens) - bar.n)
+    return out
+
+
+@dataclass
+class RowSampler:
+    """Random training rows of ``n_ctx`` tokens cut from a token array, each starting with BOS.
+
+    A fraction ``repeat_frac`` of rows start with a span of random tokens shown twice (8 to
+    ``n_ctx // 3`` tokens) before the story text: the cheapest way to predict the second copy is to
+    copy, which is what induction heads do.
+    """
+
+    tokens: np.ndarray
+    n_ctx: int
+    bos: int
+    d_vocab: int
+    repeat_frac: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        if len(self.tokens) <= self.n_ctx:
+            raise ValueError(f"need more than n_ctx={self.n_ctx} tokens, got {len(self.tokens)}")
+        if not 0 <= self.repeat_frac <= 1:
+            raise ValueError(f"repeat_frac must be in [0, 1], got {self.repeat_frac}")
+        self.rng = np.random.default_rng(self.seed)
+
+    def batch(self, batch_size: int) -> Int[torch.Tensor, "batch n_ctx"]:
+        starts = self.rng.integers(0, len(self.tokens) - self.n_ctx, size=batch_size)
+        rows = np.stack([self.tokens[s: s + self.n_ctx] for s in starts])  # [batch, n_ctx]
+        rows[:, 0] = self.bos
+        for row in np.flatnonzero(self.rng.random(batch_size) < self.repeat_frac):
+            length = int(self.rng.integers(8, self.n_ctx // 3 + 1))
+            span = self.rng.integers(0, self.d_vocab - 1, size=length)
+            span[span >= self.bos] += 1  # never BOS
+            rows[row, 1: 1 + 2 * length] = np.concatenate([span, span])
+        return torch.from_numpy(rows.astype(np.int64))
+
+
+def load_bundled_tokenizer():
+    """The tokenizer every bundled model shares (``data/tokenizer``)."""
+    return load_tokenizer(tokenizer_dir())

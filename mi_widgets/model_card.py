@@ -1,0 +1,105 @@
+"""Measure a trained model organism and write its folder: weights, training log and model card.
+
+The card's numbers are measured here, on stories the model never trained on (the validation split,
+and the test split whose indirect-object templates and names were held out of training).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from itertools import islice
+from pathlib import Path
+
+import pandas as pd
+
+from mi_widgets.evaluate import capability_table, ioi_table
+from mi_widgets.heads import induction_report
+from mi_widgets.models import data_dir, save_model
+from mi_widgets.stories import generate_stories
+from mi_widgets.train import TrainLog
+
+EVAL_STORIES = 400
+
+
+def evaluate_model(model, n_stories: int = EVAL_STORIES) -> dict:
+    """The card's measurements: induction, per-capability accuracy, IOI by role order and template."""
+    report = induction_report(model, seq_len=50, n_seqs=20, seed=123)
+    val = list(generate_stories(n_stories, seed=1, split="val"))
+    test = list(islice(generate_stories(seed=1, split="test"), n_stories))
+    ioi = pd.concat([ioi_table(model, val).assign(split="val"), ioi_table(model, test).assign(split="test")])
+    by_group = (ioi.groupby(["split", "held_out", "order"]).agg(items=("correct", "size"), accuracy=("correct", "mean"),
+                                                               mean_logprob_diff=("logprob_diff", "mean"))
+                .reset_index())
+    return {
+        "induction": {"loss_first_copy": report.loss_first, "loss_second_copy": report.loss_second,
+                      "loss_ratio": report.loss_ratio, "top_heads": report.top_heads(3)},
+        "capabilities": capability_table(model, val).to_dict(orient="records"),
+        "ioi": by_group.to_dict(orient="records"),
+    }
+
+
+def _table(records: list[dict], floats: str = "{:.3f}") -> str:
+    frame = pd.DataFrame(records)
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(floats.format(v) if isinstance(v, float) else str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def card_text(name: str, summary: str, facts: dict) -> str:
+    """The model card in Markdown, from the measured facts."""
+    t, e, a = facts["training"], facts["evaluation"], facts["architecture"]
+    ind = e["induction"]
+    heads = ", ".join(f"{h} ({s:.2f})" for h, s in ind["top_heads"])
+    return f"""# {name}
+
+{summary}. A model organism of the Mechanistic Interpretability Workbook, trained on the CPU on
+generated TinyStories-style text (`mi_widgets.stories`) with the shared 2048-token BPE tokenizer.
+
+| | |
+| --- | --- |
+| layers / d_model / heads x d_head / d_mlp | {a['n_layers']} / {a['d_model']} / {a['n_heads']} x {a['d_head']} / {a['d_mlp'] or 'none'} |
+| parameters | {t['parameters']:,} |
+| context | {a['n_ctx']} tokens |
+| tokens seen | {t['tokens_seen']:,} |
+| training time | {t['seconds'] / 60:.1f} min on one CPU thread |
+| train loss (last 200 steps) | {t['train_loss']:.3f} |
+| validation loss | {t['val_loss']:.3f} |
+
+**Data mix.** Rows of {a['n_ctx']} tokens cut at random from 24M tokens of generated stories; in
+{t['config']['repeat_frac']:.0%} of rows the story text begins after a span of random tokens shown twice
+(8 to {a['n_ctx'] // 3} tokens). About a fifth of the stories also repeat a made-up song or list.
+Optimiser: AdamW, learning rate {t['config']['lr']} after {t['config']['warmup_steps']} warm-up steps, then
+constant; batch {t['config']['batch_size']}; seed {t['config']['seed']}.
+
+## Induction (random tokens repeated twice)
+Loss on the first copy {ind['loss_first_copy']:.2f}, on the second {ind['loss_second_copy']:.2f}
+(ratio {ind['loss_ratio']:.2f}). Best induction heads (layer.head, score): {heads}.
+
+## Planted capabilities ({EVAL_STORIES} validation stories; top-1 accuracy on the labelled tokens)
+{_table(e['capabilities'])}
+
+## Indirect object identification (log P(answer) - log P(other name))
+`held_out` marks templates never seen in training (test split, with names from a held-out pool).
+
+{_table(e['ioi'])}
+
+Retrain with `python -m mi_widgets.train_models --models {name}` (`make models` retrains the suite).
+"""
+
+
+def write_model_card(model, name: str, summary: str, log: TrainLog, folder: Path | None = None) -> Path:
+    """Save the model with its log, measurements and card in ``data/models/<name>`` (or ``folder``)."""
+    folder = Path(folder) if folder is not None else data_dir() / "models" / name
+    recent = log.train_loss[-200:]
+    training = {"parameters": sum(p.numel() for p in model.parameters()), "tokens_seen": log.tokens_seen,
+                "seconds": round(log.seconds, 1), "train_loss": sum(recent) / len(recent),
+                "val_loss": log.val_loss[-1], "config": log.config}
+    facts = {"summary": summary, "training": training, "evaluation": evaluate_model(model)}
+    save_model(model, folder, extra=facts)
+    facts["architecture"] = json.loads((folder / "mi_config.json").read_text())["architecture"]
+    (folder / "README.md").write_text(card_text(name, summary, facts))
+    (folder / "train_log.json").write_text(json.dumps(asdict(log)) + "\n")
+    return folder

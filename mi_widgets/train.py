@@ -1,0 +1,111 @@
+"""Train a HookedTransformer language model on the CPU: warm-up then a constant learning rate.
+
+The learning rate stays constant after warm-up on purpose: decaying it early stopped induction heads
+from forming in our prototype. Every ``eval_every`` steps the loop measures validation loss and the
+repeated-random-tokens induction test, so the training log shows when induction appears. Introduced
+in ``notebooks/01_models/01_models.ipynb``; ``python -m mi_widgets.train_models`` trains the suite.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from jaxtyping import Int
+from tqdm.auto import tqdm
+
+from mi_widgets.corpus import RowSampler
+from mi_widgets.heads import induction_report
+
+
+@dataclass
+class TrainConfig:
+    """How one model is trained."""
+
+    tokens: int = 8_000_000
+    """Total training tokens; steps = tokens // (batch_size * n_ctx)."""
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    weight_decay: float = 0.05
+    grad_clip: float = 1.0
+    repeat_frac: float = 0.1
+    """Share of rows that begin with a span of random tokens shown twice (see `RowSampler`)."""
+    eval_every: int = 250
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.tokens <= 0 or self.batch_size <= 0:
+            raise ValueError("tokens and batch_size must be positive")
+        if not 0 < self.lr < 1:
+            raise ValueError(f"lr must be in (0, 1), got {self.lr}")
+
+
+@dataclass
+class TrainLog:
+    """What happened during training, saved as ``train_log.json`` next to the weights."""
+
+    config: dict
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    induction_loss_ratio: list[float] = field(default_factory=list)
+    best_induction_score: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    tokens_seen: int = 0
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to ``cfg.lr``, then constant."""
+    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
+
+
+@torch.no_grad()
+def validation_loss(model, rows: Int[torch.Tensor, "batch pos"], batch_size: int = 32) -> float:
+    """Mean next-token loss over held-out rows."""
+    losses = [model(rows[i: i + batch_size], return_type="loss").item() * len(rows[i: i + batch_size])
+              for i in range(0, len(rows), batch_size)]
+    return sum(losses) / len(rows)
+
+
+def _evaluate(model, val_rows, step: int, log: TrainLog) -> None:
+    model.eval()
+    report = induction_report(model, seq_len=min(50, (model.cfg.n_ctx - 1) // 2), n_seqs=16)
+    log.eval_steps.append(step)
+    log.val_loss.append(validation_loss(model, val_rows))
+    log.induction_loss_ratio.append(report.loss_ratio)
+    log.best_induction_score.append(report.scores.max().item())
+    model.train()
+
+
+def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], cfg: TrainConfig) -> TrainLog:
+    """Train ``model`` in place with AdamW on rows from ``sampler``; returns the log."""
+    torch.manual_seed(cfg.seed)
+    steps = cfg.tokens // (cfg.batch_size * model.cfg.n_ctx)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    log = TrainLog(config=asdict(cfg))
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(range(steps), desc="training", unit="step")
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        loss = model(sampler.batch(cfg.batch_size), return_type="loss")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower the learning rate")
+        log.steps.append(step)
+        log.train_loss.append(round(loss.item(), 4))
+        if step % cfg.eval_every == 0 or step == steps - 1:
+            _evaluate(model, val_rows, step, log)
+            bar.set_postfix(val=f"{log.val_loss[-1]:.3f}", ind=f"{log.induction_loss_ratio[-1]:.2f}")
+    model.eval()
+    log.seconds = time.perf_counter() - start
+    log.tokens_seen = steps * cfg.batch_size * model.cfg.n_ctx
+    return log

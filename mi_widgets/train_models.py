@@ -1,0 +1,149 @@
+"""Retrain the bundled model organisms from their seeds: ``make models``.
+
+    python -m mi_widgets.train_models                      # tokenizer (if missing) + every model, 2 jobs
+    python -m mi_widgets.train_models --models stories-attn-2l --scale 0.1   # one model, a tenth of the tokens
+
+Each model trains in its own single-threaded process; two processes in parallel use a 2-core CPU best.
+A model folder gets the weights, tokenizer, config, ``train_log.json`` and a model card (README.md)
+with the measurements the card reports. See ``notebooks/01_models/01_models.ipynb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mi_widgets.models import data_dir
+from mi_widgets.train import TrainConfig
+
+SEED = 0
+VOCAB = 2048
+N_CTX = 256
+TOKEN_ARRAY = 24_000_000  # distinct training tokens generated; rows are sampled from them at random
+COMMON = dict(d_model=128, n_heads=4, d_head=32, n_ctx=N_CTX, d_vocab=VOCAB, act_fn="gelu_new",
+              normalization_type="LN", positional_embedding_type="standard")
+
+
+@dataclass
+class ModelSpec:
+    """One member of the suite: its architecture beyond `COMMON` and how it is trained."""
+
+    arch: dict
+    train: TrainConfig = field(default_factory=TrainConfig)
+    summary: str = ""
+
+
+SUITE: dict[str, ModelSpec] = {
+    "stories-attn-1l": ModelSpec(dict(n_layers=1, attn_only=True), TrainConfig(tokens=8_000_000, seed=1),
+                                 "1 layer, attention only: bigrams, skip-trigrams, no induction possible"),
+    "stories-attn-2l": ModelSpec(dict(n_layers=2, attn_only=True), TrainConfig(tokens=10_000_000, seed=2),
+                                 "2 layers, attention only: the smallest model that can form induction heads"),
+    "stories-gelu-2l": ModelSpec(dict(n_layers=2, d_mlp=512), TrainConfig(tokens=12_000_000, seed=3),
+                                 "2 layers with GELU MLPs"),
+    "stories-gelu-4l": ModelSpec(dict(n_layers=4, d_mlp=512), TrainConfig(tokens=11_000_000, seed=4),
+                                 "4 layers with GELU MLPs: the main subject of the dictionary notebooks"),
+}
+
+
+def cache_dir() -> Path:
+    """Where generated token arrays are kept between runs (not committed)."""
+    return data_dir() / "cache"
+
+
+def ensure_tokenizer(retrain: bool = False):
+    """Train the shared BPE tokenizer on 20,000 training stories unless it exists."""
+    from mi_widgets.corpus import load_bundled_tokenizer, tokenizer_dir, train_tokenizer
+    from mi_widgets.stories import generate_stories
+
+    if retrain or not (tokenizer_dir() / "tokenizer.json").exists():
+        texts = (s.text for s in generate_stories(20_000, seed=SEED, split="train"))
+        train_tokenizer(texts, vocab_size=VOCAB)
+    return load_bundled_tokenizer()
+
+
+def ensure_tokens(tokenizer, n_tokens: int, split: str) -> np.ndarray:
+    """The token array of a split, generated once and cached as .npy (plain arrays, no pickle)."""
+    from mi_widgets.corpus import story_tokens
+    from mi_widgets.models import file_sha256
+
+    tag = file_sha256(Path(tokenizer.name_or_path) / "tokenizer.json")[:12]
+    path = cache_dir() / f"{split}_tokens_{n_tokens}_{SEED}_{tag}.npy"
+    if path.exists():
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError:
+            path.unlink()  # a truncated cache file: rebuild it
+    tokens = story_tokens(tokenizer, n_tokens, seed=SEED, split=split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, tokens)
+    os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache under the real name
+    return tokens
+
+
+def train_one(name: str, scale: float = 1.0) -> Path:
+    """Train one model of the suite and write its folder (weights, log, card)."""
+    import torch
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    from mi_widgets.corpus import RowSampler
+    from mi_widgets.model_card import write_model_card
+    from mi_widgets.train import train
+
+    spec = SUITE[name]
+    cfg = TrainConfig(**{**asdict(spec.train), "tokens": int(spec.train.tokens * scale)})
+    tokenizer = ensure_tokenizer()
+    sampler = RowSampler(ensure_tokens(tokenizer, TOKEN_ARRAY, "train"), N_CTX, tokenizer.bos_token_id, VOCAB,
+                         repeat_frac=cfg.repeat_frac, seed=cfg.seed)
+    val = torch.from_numpy(ensure_tokens(tokenizer, 64 * N_CTX, "val").astype(np.int64)).view(64, N_CTX).clone()
+    val[:, 0] = tokenizer.bos_token_id
+    torch.manual_seed(cfg.seed)
+    model = HookedTransformer(HookedTransformerConfig(**COMMON, **spec.arch, seed=cfg.seed), tokenizer=tokenizer)
+    model.unembed.b_U.requires_grad_(False)  # stays zero, so the GPT-2 export (no lm_head bias) is exact
+    log = train(model, sampler, val, cfg)
+    return write_model_card(model, name, spec.summary, log)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Retrain the bundled model organisms.")
+    parser.add_argument("--models", nargs="*", default=list(SUITE), choices=list(SUITE))
+    parser.add_argument("--jobs", type=int, default=2, help="models trained at once, one thread each")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every token budget (quick runs)")
+    parser.add_argument("--retrain-tokenizer", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        import torch
+
+        torch.set_num_threads(1)
+        print(train_one(args.worker, args.scale))
+        return
+    tokenizer = ensure_tokenizer(args.retrain_tokenizer)
+    ensure_tokens(tokenizer, TOKEN_ARRAY, "train")  # once, before the workers share it
+    ensure_tokens(tokenizer, 64 * N_CTX, "val")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def run(name: str) -> int:
+        cmd = [sys.executable, "-m", "mi_widgets.train_models", "--worker", name, "--scale", str(args.scale)]
+        return subprocess.run(cmd, env=env).returncode
+
+    # Longest first, so the two workers finish close together.
+    order = sorted(args.models, key=lambda n: -SUITE[n].train.tokens * (1 + SUITE[n].arch["n_layers"]))
+    with ThreadPoolExecutor(args.jobs) as pool:
+        codes = dict(zip(order, pool.map(run, order)))
+    failed = [n for n, c in codes.items() if c != 0]
+    if failed:
+        raise SystemExit(f"training failed for {failed}")
+    print(json.dumps({n: str(data_dir() / "models" / n) for n in order}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

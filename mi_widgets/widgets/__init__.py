@@ -1,0 +1,5 @@
+"""Widgets: each is a function that returns an object with a static ``_repr_html_`` (works in the book)."""
+
+from mi_widgets.widgets.attention import attention_view
+
+__all__ = ["attention_view"]

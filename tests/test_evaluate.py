@@ -1,0 +1,77 @@
+"""Scoring text: windows, padding, continuations and the capability tables, against plain forward passes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mi_widgets.evaluate import (capability_table, continuation_logprobs, ioi_table, next_token_logprobs,
+                                 target_logprobs, windows)
+from mi_widgets.stories import CAPABILITIES, generate_stories
+from conftest import make_tiny_model
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("tok"))
+
+
+@pytest.mark.parametrize("length", [2, 10, 64, 65, 200])
+def test_windows_score_every_target_once_with_context(length):
+    plan = windows(length, 64)
+    targets = [p for _, lo, hi in plan for p in range(lo, hi)]
+    assert targets == list(range(1, length))
+    for start, lo, hi in plan:
+        assert hi - start <= 64 and (start == 0 or lo - start >= 32)
+
+
+def test_padding_does_not_change_logprobs(model):
+    rows = [[0, 5, 6, 7, 8, 9], [0, 11, 12]]
+    batched = next_token_logprobs(model, rows)
+    for row, lp in zip(rows, batched):
+        alone = model(torch.tensor([row])).log_softmax(-1)[0]
+        torch.testing.assert_close(lp, alone, rtol=1e-5, atol=1e-5)
+
+
+def test_rows_longer_than_the_context_are_refused(model):
+    with pytest.raises(ValueError, match="window"):
+        next_token_logprobs(model, [[0] * (model.cfg.n_ctx + 1)])
+
+
+def test_target_logprobs_equal_a_plain_pass_inside_the_first_window(model):
+    ids = [0] + torch.randint(1, model.cfg.d_vocab, (150,)).tolist()
+    lp = target_logprobs(model, [ids])[0]
+    assert lp.shape == (150, model.cfg.d_vocab)
+    plain = model(torch.tensor([ids[:64]])).log_softmax(-1)[0]
+    torch.testing.assert_close(lp[:63], plain[:63], rtol=1e-5, atol=1e-5)
+
+
+def test_continuation_logprobs_sum_token_logprobs(model):
+    tok = model.tokenizer
+    prompt, cont = "Once upon a", " time, a cat"
+    got = continuation_logprobs(model, [prompt, "a"], [cont, " cat"])[0]
+    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    c_ids = tok(cont, add_special_tokens=False)["input_ids"]
+    ids = [tok.bos_token_id, *p_ids, *c_ids]
+    lp = model(torch.tensor([ids])).log_softmax(-1)[0]
+    want = sum(lp[len(p_ids) + i, c].item() for i, c in enumerate(c_ids))
+    assert got.item() == pytest.approx(want, abs=1e-4)
+
+
+def test_continuation_logprobs_bad_input(model):
+    with pytest.raises(ValueError, match="as many"):
+        continuation_logprobs(model, ["a"], [])
+    with pytest.raises(ValueError, match="no tokens"):
+        continuation_logprobs(model, ["a"], [""])
+
+
+def test_capability_and_ioi_tables(model):
+    stories = list(generate_stories(12, seed=0, split="val"))
+    table = capability_table(model, stories)
+    assert set(table.capability) <= set(CAPABILITIES) and len(table) >= 8
+    assert table.accuracy.between(0, 1).all() and (table.tokens > 0).all()
+    ioi = ioi_table(model, stories)
+    assert len(ioi) >= 4 and set(ioi.order) <= {"ABBA", "ABAB", "BAAB", "BABA"}
+    assert (ioi.answer != ioi.wrong).all()
+    with pytest.raises(ValueError):
+        capability_table(model, [])
