@@ -5,11 +5,12 @@ module's docstring names the notebook that introduces it.
 """
 
 from mi_widgets.models import ModelLoadError, bundled_models, load_model, save_model, to_nnsight
-from mi_widgets.record import record, records
+from mi_widgets.record import findings, record, records
 
 __all__ = [
     "ModelLoadError",
     "bundled_models",
+    "findings",
     "load_model",
     "record",
     "records",

@@ -99,6 +99,15 @@ def write_run_table(runs: list[tuple[Path, NotebookRun]], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def hide_injected_parameters(nb: dict) -> dict:
+    """Tag papermill's injected-parameters cell ``remove-cell`` so the site shows the notebook's own defaults."""
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    return nb
+
+
 def build_site(mode: str) -> Path:
     """Build the HTML site from the executed copies of ``mode``; returns the path of index.html."""
     stage = BUILD / "stage"
@@ -112,7 +121,7 @@ def build_site(mode: str) -> Path:
             raise FileNotFoundError(f"{executed} is missing: execute the notebooks first")
         target = stage / src.relative_to(NOTEBOOKS)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(executed, target)
+        target.write_text(json.dumps(hide_injected_parameters(json.loads(executed.read_text()))))
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jupyter_book), "build", str(stage), "--path-output", str(NOTEBOOKS), "--all", "--quiet"]
     subprocess.run(cmd, check=True, cwd=ROOT)

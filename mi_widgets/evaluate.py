@@ -103,6 +103,19 @@ def target_logprobs(model, ids_list: list[list[int]], batch_size: int = 16) -> l
     return out
 
 
+def token_losses(model, texts: Sequence[str], batch_size: int = 16) -> list[Float[torch.Tensor, "pos"]]:
+    """The next-token loss of every token of each text (BOS prepended; long texts scored in windows)."""
+    if not texts:
+        raise ValueError("need at least one text")
+    tok = model.tokenizer
+    ids = [[tok.bos_token_id, *tok(t, add_special_tokens=False)["input_ids"]] for t in texts]
+    empty = [i for i, row in enumerate(ids) if len(row) < 2]
+    if empty:
+        raise ValueError(f"texts {empty} are empty: nothing to predict")
+    logprobs = target_logprobs(model, ids, batch_size)
+    return [-lp.gather(-1, torch.tensor(row[1:])[:, None])[:, 0] for lp, row in zip(logprobs, ids)]
+
+
 def capability_table(model, stories: Sequence[Story], batch_size: int = 16) -> pd.DataFrame:
     """Per planted capability: labelled tokens, top-1 accuracy and mean loss of the model on them."""
     if not stories:

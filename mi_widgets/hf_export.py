@@ -68,15 +68,16 @@ def gpt2_config(model):
                       eos_token_id=model.tokenizer.eos_token_id)
 
 
-def export_hf(name: str, folder: Path | None = None, overwrite: bool = False) -> Path:
-    """Write the bundled model ``name`` as a GPT-2 folder that ``from_pretrained`` loads offline."""
+def export_hf(name: str, *, models_dir: Path | None = None, overwrite: bool = False) -> Path:
+    """Write the bundled model ``name`` as a GPT-2 folder, ``<model folder>/hf``, that Hugging Face
+    ``from_pretrained`` and nnsight's ``LanguageModel`` load offline; returns the folder."""
     from transformers import GPT2LMHeadModel
 
-    source = data_dir() / "models" / name
-    folder = Path(folder) if folder is not None else source / "hf"
+    root = Path(models_dir) if models_dir is not None else data_dir() / "models"
+    folder = root / name / "hf"
     if (folder / "model.safetensors").exists() and not overwrite:
         return folder
-    model = load_model(name)
+    model = load_model(name, models_dir=root)
     hf = GPT2LMHeadModel(gpt2_config(model))
     hf.load_state_dict(gpt2_state_dict(model), strict=True)
     tmp = folder.with_name(folder.name + ".tmp")

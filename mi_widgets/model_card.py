@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from itertools import islice
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +25,7 @@ def evaluate_model(model, n_stories: int = EVAL_STORIES) -> dict:
     """The card's measurements: induction, per-capability accuracy, IOI by role order and template."""
     report = induction_report(model, seq_len=50, n_seqs=20, seed=123)
     val = list(generate_stories(n_stories, seed=1, split="val"))
-    test = list(islice(generate_stories(seed=1, split="test"), n_stories))
+    test = list(generate_stories(n_stories, seed=1, split="test"))
     ioi = pd.concat([ioi_table(model, val).assign(split="val"), ioi_table(model, test).assign(split="test")])
     by_group = (ioi.groupby(["split", "held_out", "order"]).agg(items=("correct", "size"), accuracy=("correct", "mean"),
                                                                mean_logprob_diff=("logprob_diff", "mean"))
@@ -103,3 +102,27 @@ def write_model_card(model, name: str, summary: str, log: TrainLog, folder: Path
     (folder / "README.md").write_text(card_text(name, summary, facts))
     (folder / "train_log.json").write_text(json.dumps(asdict(log)) + "\n")
     return folder
+
+
+def read_facts(name: str, models_dir: Path | None = None) -> dict:
+    """The measurements saved with a bundled model (its ``mi_config.json``)."""
+    root = Path(models_dir) if models_dir is not None else data_dir() / "models"
+    return json.loads((root / name / "mi_config.json").read_text())
+
+
+def read_train_log(name: str, models_dir: Path | None = None) -> dict:
+    """The training log saved with a bundled model (``train_log.json``)."""
+    root = Path(models_dir) if models_dir is not None else data_dir() / "models"
+    return json.loads((root / name / "train_log.json").read_text())
+
+
+def suite_table(names: list[str], models_dir: Path | None = None) -> pd.DataFrame:
+    """One row per bundled model: size, tokens seen, training minutes, train and validation loss."""
+    rows = []
+    for name in names:
+        facts = read_facts(name, models_dir)
+        arch, train = facts["architecture"], facts["training"]
+        rows.append(dict(model=name, layers=arch["n_layers"], mlp=not arch["attn_only"], parameters=train["parameters"],
+                         tokens=train["tokens_seen"], minutes=round(train["seconds"] / 60, 1),
+                         train_loss=round(train["train_loss"], 3), val_loss=round(train["val_loss"], 3)))
+    return pd.DataFrame(rows)

@@ -74,6 +74,16 @@ def _display(name: str, plain: Any) -> None:
     display(bundle, raw=True, metadata={METADATA_KEY: {"name": name, "value": plain}})
 
 
+def findings(*sentences: str) -> None:
+    """Show a notebook's findings, written from its records, as a bulleted list."""
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:
+        print("\n".join(f"- {s}" for s in sentences))
+        return
+    display(Markdown("\n".join(f"- {s}" for s in sentences)))
+
+
 def records() -> dict[str, Any]:
     """All values recorded in this process so far (a copy)."""
     return dict(_RECORDS)

@@ -57,4 +57,18 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # The strongest previous-token head attends mostly to the previous token.
         at_least("best_prev_token_score", 0.5, smoke=0.3),
     ],
+    "01_models/01_models.ipynb": [
+        # Held-out loss falls strictly: 1L attn-only > 2L attn-only > 2L GELU > 4L GELU.
+        is_true("val_loss_strictly_improves"),
+        # Induction on random tokens shown twice, in every model with two or more layers.
+        at_most("max_induction_ratio_2l_plus", 0.2),
+        at_least("min_induction_score_2l_plus", 0.4),
+        # The 1-layer model cannot form induction heads.
+        at_least("induction_ratio_attn_1l", 0.6),
+        # The 4-layer model: most planted capabilities right, IOI in every role order, also on held-out templates.
+        at_least("capabilities_mostly_right_gelu_4l", 6, smoke=5),
+        at_least("capabilities_improving_with_size", 3),
+        at_least("ioi_min_order_diff_gelu_4l", 1e-6, smoke=-1.0),
+        at_least("ioi_heldout_min_order_diff_gelu_4l", 1e-6, smoke=-1.0),
+    ],
 }

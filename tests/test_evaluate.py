@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mi_widgets.evaluate import (capability_table, continuation_logprobs, ioi_table, next_token_logprobs,
+from mi_widgets.evaluate import (capability_table, continuation_logprobs, ioi_table, next_token_logprobs, token_losses,
                                  target_logprobs, windows)
 from mi_widgets.stories import CAPABILITIES, generate_stories
 from conftest import make_tiny_model
@@ -75,3 +75,12 @@ def test_capability_and_ioi_tables(model):
     assert (ioi.answer != ioi.wrong).all()
     with pytest.raises(ValueError):
         capability_table(model, [])
+
+
+def test_token_losses_match_continuation_scores(model):
+    text = "Once upon a time, a cat named Bolin"
+    losses = token_losses(model, [text])[0]
+    total = continuation_logprobs(model, [""], [text])[0]
+    assert losses.sum().item() == pytest.approx(-total.item(), abs=1e-3)
+    with pytest.raises(ValueError, match="empty"):
+        token_losses(model, ["ok", ""])
