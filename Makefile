@@ -12,7 +12,7 @@ OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 WA
 NO_NET := tests/run_offline.sh
 PYTEST_ARGS ?=
 
-.PHONY: setup test book lab models bench clean
+.PHONY: setup browser test book lab models bench clean
 
 setup: $(STAMP)
 
@@ -27,15 +27,22 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "MI Workbook (.venv)" >/dev/null
 	touch $@
 
-test: setup
+# Debian's Chromium for the browser test of the built site (Playwright drives it; its own download
+# cannot work offline). Without root or apt the browser test skips, saying why.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null; } || echo "make browser: could not install chromium"
+
+test: setup browser
 	$(OFFLINE) $(NO_NET) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 book: setup
 	$(OFFLINE) $(NO_NET) $(BIN)/python -m mi_widgets.book --execute
 
+# Loopback only, extension manager read-only (it would query PyPI); root (containers) needs --allow-root.
 lab: setup
 	$(OFFLINE) $(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.extension_manager=readonly \
-		--ServerApp.open_browser=False
+		--ServerApp.ip=127.0.0.1 --ServerApp.open_browser=False $(if $(filter 0,$(shell id -u)),--allow-root)
 
 models: setup
 	$(OFFLINE) $(BIN)/python -m mi_widgets.train_models

@@ -8,6 +8,7 @@ Heads"). Introduced in ``notebooks/00_start/00_start.ipynb`` and used for the mo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -34,23 +35,30 @@ class InductionReport(NamedTuple):
 
 
 def repeated_random_tokens(
-    model, seq_len: int = 50, n_seqs: int = 20, seed: int = 0
+    model, seq_len: int = 50, n_seqs: int = 20, seed: int = 0, pool: Sequence[int] | None = None
 ) -> Int[torch.Tensor, "n_seqs pos"]:
-    """BOS followed by ``seq_len`` random ordinary tokens, twice: shape [n_seqs, 1 + 2 * seq_len]."""
+    """BOS, then ``seq_len`` random tokens, twice: shape [n_seqs, 1 + 2 * seq_len].
+
+    The tokens are drawn uniformly from ``pool`` (default: every token but the special ones).
+    """
     if not 1 <= 2 * seq_len + 1 <= model.cfg.n_ctx:
         raise ValueError(f"seq_len={seq_len} does not fit: 2 * seq_len + 1 must be at most n_ctx={model.cfg.n_ctx}")
     generator = torch.Generator().manual_seed(seed)
     special = set(model.tokenizer.all_special_ids) if model.tokenizer is not None else set()
-    allowed = torch.tensor([t for t in range(model.cfg.d_vocab) if t not in special])
+    candidates = range(model.cfg.d_vocab) if pool is None else pool
+    allowed = torch.tensor([t for t in candidates if t not in special and 0 <= t < model.cfg.d_vocab])
+    if len(allowed) < 2:
+        raise ValueError("the token pool needs at least two ordinary tokens")
     half = allowed[torch.randint(len(allowed), (n_seqs, seq_len), generator=generator)]
     bos = model.tokenizer.bos_token_id if model.tokenizer is not None else 0
     return torch.cat([torch.full((n_seqs, 1), bos), half, half], dim=1).to(model.cfg.device)
 
 
 @torch.no_grad()
-def induction_report(model, seq_len: int = 50, n_seqs: int = 20, seed: int = 0) -> InductionReport:
+def induction_report(model, seq_len: int = 50, n_seqs: int = 20, seed: int = 0,
+                     pool: Sequence[int] | None = None) -> InductionReport:
     """Score every head for induction and compare the loss on the two copies of random tokens."""
-    tokens = repeated_random_tokens(model, seq_len, n_seqs, seed)
+    tokens = repeated_random_tokens(model, seq_len, n_seqs, seed, pool)
     names = {f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)}
     logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
     losses = -logits.log_softmax(-1)[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]  # [batch, pos-1]

@@ -67,9 +67,11 @@ generated TinyStories-style text (`mi_widgets.stories`) with the shared 2048-tok
 | train loss (last 200 steps) | {t['train_loss']:.3f} |
 | validation loss | {t['val_loss']:.3f} |
 
-**Data mix.** Rows of {a['n_ctx']} tokens cut at random from 24M tokens of generated stories; in
-{t['config']['repeat_frac']:.0%} of rows the story text begins after a span of random tokens shown twice
-(8 to {a['n_ctx'] // 3} tokens). About a fifth of the stories also repeat a made-up song or list.
+**Data mix.** {1 - t['config']['repeat_frac']:.0%} of rows are {a['n_ctx']} tokens cut at random from 24M
+tokens of generated stories (about a fifth of the stories repeat a made-up song or list). The other
+{t['config']['repeat_frac']:.0%} are a span of 8 to {a['n_ctx'] // 3} random tokens repeated to fill the row,
+which only copying (induction) can predict; in the first {t['config']['induction_warmup_steps']} steps every
+row is such a span, because in a mixed stream of this size induction heads did not form.
 Optimiser: AdamW, learning rate {t['config']['lr']} after {t['config']['warmup_steps']} warm-up steps, then
 constant; batch {t['config']['batch_size']}; seed {t['config']['seed']}.
 

@@ -42,13 +42,13 @@ class ModelSpec:
 
 
 SUITE: dict[str, ModelSpec] = {
-    "stories-attn-1l": ModelSpec(dict(n_layers=1, attn_only=True), TrainConfig(tokens=8_000_000, seed=1),
+    "stories-attn-1l": ModelSpec(dict(n_layers=1, attn_only=True), TrainConfig(tokens=9_000_000, seed=1),
                                  "1 layer, attention only: bigrams, skip-trigrams, no induction possible"),
-    "stories-attn-2l": ModelSpec(dict(n_layers=2, attn_only=True), TrainConfig(tokens=10_000_000, seed=2),
+    "stories-attn-2l": ModelSpec(dict(n_layers=2, attn_only=True), TrainConfig(tokens=11_000_000, seed=2),
                                  "2 layers, attention only: the smallest model that can form induction heads"),
     "stories-gelu-2l": ModelSpec(dict(n_layers=2, d_mlp=512), TrainConfig(tokens=12_000_000, seed=3),
                                  "2 layers with GELU MLPs"),
-    "stories-gelu-4l": ModelSpec(dict(n_layers=4, d_mlp=512), TrainConfig(tokens=11_000_000, seed=4),
+    "stories-gelu-4l": ModelSpec(dict(n_layers=4, d_mlp=512), TrainConfig(tokens=11_500_000, seed=4),
                                  "4 layers with GELU MLPs: the main subject of the dictionary notebooks"),
 }
 

@@ -58,3 +58,10 @@ def test_previous_token_score_finds_a_planted_head(model):
 def test_previous_token_scores_need_three_positions(model):
     with pytest.raises(ValueError, match="pos >= 3"):
         previous_token_scores(model, torch.zeros(1, 2, dtype=torch.long))
+
+
+def test_repeated_tokens_from_a_pool(model):
+    tokens = repeated_random_tokens(model, seq_len=10, n_seqs=3, pool=[5, 6, 7])
+    assert set(tokens[:, 1:].unique().tolist()) <= {5, 6, 7}
+    with pytest.raises(ValueError, match="at least two"):
+        repeated_random_tokens(model, seq_len=10, pool=[model.tokenizer.bos_token_id])
