@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-done
 KERNEL := mi-workbook
 # No hub, no telemetry: every run uses the bundled models and data only.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 WANDB_MODE=disabled \
-	DO_NOT_TRACK=1 MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1
+	DO_NOT_TRACK=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 # Runs a command with the network switched off (a network namespace with loopback only) where possible.
 NO_NET := tests/run_offline.sh
 PYTEST_ARGS ?=

@@ -125,7 +125,26 @@ def build_site(mode: str) -> Path:
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jupyter_book), "build", str(stage), "--path-output", str(NOTEBOOKS), "--all", "--quiet"]
     subprocess.run(cmd, check=True, cwd=ROOT)
+    for page in (BUILD / "html").rglob("*.html"):
+        dedupe_inline_scripts(page)
     return BUILD / "html" / "index.html"
+
+
+def dedupe_inline_scripts(page: Path) -> None:
+    """Drop repeated identical one-line inline <script> elements from a built page.
+
+    Jupyter Book 1 sets up sphinx-thebe and sphinx-togglebutton twice, so each page declares
+    ``const THEBE_JS_URL`` twice and the browser reports a SyntaxError; the first copy is enough.
+    """
+    seen, kept = set(), []
+    for line in page.read_text(encoding="utf-8").splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("<script>") and stripped.endswith("</script>"):
+            if stripped in seen:
+                continue
+            seen.add(stripped)
+        kept.append(line)
+    page.write_text("".join(kept), encoding="utf-8")
 
 
 def main() -> None:
