@@ -71,7 +71,7 @@ generated TinyStories-style text (`mi_widgets.stories`) with the shared 2048-tok
 tokens of generated stories (about a fifth of the stories repeat a made-up song or list). The other
 {t['config']['repeat_frac']:.0%} are a span of 8 to {a['n_ctx'] // 3} random tokens repeated to fill the row,
 which only copying (induction) can predict; in the first {t['config']['induction_warmup_steps']} steps every
-row is such a span, because in a mixed stream of this size induction heads did not form.
+row is such a span, to push induction heads to form (the section below says whether they did).
 Optimiser: AdamW, learning rate {t['config']['lr']} after {t['config']['warmup_steps']} warm-up steps, then
 constant; batch {t['config']['batch_size']}; seed {t['config']['seed']}.
 
