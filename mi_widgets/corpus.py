@@ -62,10 +62,9 @@ def story_tokens(tokenizer, n_tokens: int, *, seed: int, split: str = "train",
 class RowSampler:
     """Random training rows of ``n_ctx`` tokens cut from a token array, each starting with BOS.
 
-    A fraction ``repeat_frac`` of rows are, after BOS, a span of random tokens (8 to ``n_ctx // 3``
-    tokens) repeated until the row is full: every copy after the first can only be predicted by
-    copying from the copy before, which is what induction heads do. Two copies of a short span (the
-    usual test) gave too little signal for induction to form in a CPU-sized training run.
+    A fraction ``repeat_frac`` of rows are, after BOS, a span of random tokens (8 to a third of the
+    row) tiled to fill the row: every copy after the first can only be predicted by copying from the
+    copy before, which is what induction heads do (see `mi_widgets.train.TrainConfig`).
     """
 
     tokens: np.ndarray
@@ -82,17 +81,19 @@ class RowSampler:
             raise ValueError(f"repeat_frac must be in [0, 1], got {self.repeat_frac}")
         self.rng = np.random.default_rng(self.seed)
 
-    def batch(self, batch_size: int, repeat_frac: float | None = None) -> Int[torch.Tensor, "batch n_ctx"]:
-        """``batch_size`` rows; ``repeat_frac`` overrides the sampler's share of repeated-span rows."""
+    def batch(self, batch_size: int, repeat_frac: float | None = None,
+              n_ctx: int | None = None) -> Int[torch.Tensor, "batch n_ctx"]:
+        """``batch_size`` rows; ``repeat_frac`` overrides the share of repeat rows, ``n_ctx`` the row length."""
         frac = self.repeat_frac if repeat_frac is None else repeat_frac
-        starts = self.rng.integers(0, len(self.tokens) - self.n_ctx, size=batch_size)
-        rows = np.stack([self.tokens[s: s + self.n_ctx] for s in starts])  # [batch, n_ctx]
+        n_ctx = n_ctx or self.n_ctx
+        starts = self.rng.integers(0, len(self.tokens) - n_ctx, size=batch_size)
+        rows = np.stack([self.tokens[s: s + n_ctx] for s in starts])  # [batch, n_ctx]
         rows[:, 0] = self.bos
         for row in np.flatnonzero(self.rng.random(batch_size) < frac):
-            length = int(self.rng.integers(8, self.n_ctx // 3 + 1))
+            length = int(self.rng.integers(8, max(9, n_ctx // 3 + 1)))
             span = self.rng.integers(0, self.d_vocab - 1, size=length)
             span[span >= self.bos] += 1  # never BOS
-            rows[row, 1:] = np.tile(span, self.n_ctx // length + 1)[: self.n_ctx - 1]
+            rows[row, 1:] = np.tile(span, n_ctx // length + 1)[: n_ctx - 1]
         return torch.from_numpy(rows.astype(np.int64))
 
 

@@ -67,13 +67,13 @@ generated TinyStories-style text (`mi_widgets.stories`) with the shared 2048-tok
 | train loss (last 200 steps) | {t['train_loss']:.3f} |
 | validation loss | {t['val_loss']:.3f} |
 
-**Data mix.** {1 - t['config']['repeat_frac']:.0%} of rows are {a['n_ctx']} tokens cut at random from 24M
-tokens of generated stories (about a fifth of the stories repeat a made-up song or list). The other
-{t['config']['repeat_frac']:.0%} are a span of 8 to {a['n_ctx'] // 3} random tokens repeated to fill the row,
-which only copying (induction) can predict; in the first {t['config']['induction_warmup_steps']} steps every
-row is such a span, to push induction heads to form (the section below says whether they did).
+**Data mix.** Story rows are {a['n_ctx']} tokens cut at random from 24M tokens of generated stories
+(about a fifth of the stories repeat a made-up song or list). Repeat rows are BOS and a span of random
+tokens (8 to a third of the row) tiled to fill the row, which only copying (induction) can predict. The first {t['config']['induction_warmup_steps']} steps train on {t['config']['repeat_rows']}
+repeat rows of {t['config']['repeat_row_len']} tokens each, to make induction heads form (the section below says whether they did); after that each
+step has {t['config']['batch_size']} story rows and {t['config']['repeat_rows_with_stories']} repeat rows, all {a['n_ctx']} tokens long.
 Optimiser: AdamW, learning rate {t['config']['lr']} after {t['config']['warmup_steps']} warm-up steps, then
-constant; batch {t['config']['batch_size']}; seed {t['config']['seed']}.
+constant; seed {t['config']['seed']}.
 
 ## Induction (random tokens repeated twice)
 Loss on the first copy {ind['loss_first_copy']:.2f}, on the second {ind['loss_second_copy']:.2f}

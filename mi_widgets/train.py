@@ -25,19 +25,26 @@ class TrainConfig:
     """How one model is trained."""
 
     tokens: int = 8_000_000
-    """Total training tokens; steps = tokens // (batch_size * n_ctx)."""
+    """Story-phase training tokens (the induction warm-up comes on top)."""
     batch_size: int = 16
-    lr: float = 1e-3
-    warmup_steps: int = 200
+    lr: float = 2e-3
+    warmup_steps: int = 100
     weight_decay: float = 0.05
     grad_clip: float = 1.0
-    repeat_frac: float = 0.15
-    """Share of rows made of a repeated random span (see `RowSampler`)."""
     induction_warmup_steps: int = 600
-    """Steps at the start in which every row is a repeated random span. In a mixed stream of this
-    size induction on random tokens barely formed (2L attention-only, 10-30% repeat rows, 800 steps:
-    second-copy loss still 99% of the first); on repeats alone it forms slowly (93% after 800 steps,
-    88% after 1,200), so the suite starts with repeats."""
+    """Steps at the start that train on repeated random spans only (``repeat_rows`` rows of
+    ``repeat_row_len`` tokens per step). Many short sequences per step is what made induction form
+    here (2-layer attention-only model): 16 rows of 256 tokens left the second-copy loss at 93% of
+    the first after 800 steps, 64 rows of 64 tokens brought it to 49% in 500 steps at lr 2e-3 (74%
+    at lr 1e-3), and a 10-30% share of repeat rows mixed into stories barely moved it (99%). Rows
+    must be longer than the test's two copies (101 tokens): trained on 64-token rows only, it
+    stalled at 50%."""
+    repeat_rows: int = 32
+    repeat_row_len: int = 128
+    """A repeat row is BOS + one random span of 8 to a third of the row, tiled to the row's length."""
+    repeat_rows_with_stories: int = 4
+    """After the warm-up, each step also trains on this many full-length repeat rows beside the
+    ``batch_size`` story rows, so induction keeps its signal at every position (0: stories only)."""
     eval_every: int = 250
     seed: int = 0
 
@@ -87,9 +94,15 @@ def _evaluate(model, val_rows, step: int, log: TrainLog) -> None:
 
 
 def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], cfg: TrainConfig) -> TrainLog:
-    """Train ``model`` in place with AdamW on rows from ``sampler``; returns the log."""
+    """Train ``model`` in place with AdamW on rows from ``sampler``; returns the log.
+
+    Phase 1 (``cfg.induction_warmup_steps``): repeated random spans only, many short rows per step.
+    Phase 2: ``cfg.batch_size`` story rows plus ``cfg.repeat_rows_with_stories`` repeat rows per
+    step, until ``cfg.tokens`` story tokens.
+    """
     torch.manual_seed(cfg.seed)
-    steps = cfg.tokens // (cfg.batch_size * model.cfg.n_ctx)
+    warmup = cfg.induction_warmup_steps
+    steps = warmup + cfg.tokens // (cfg.batch_size * model.cfg.n_ctx)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     log = TrainLog(config=asdict(cfg))
     start = time.perf_counter()
@@ -98,8 +111,15 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
-        warmup = step < cfg.induction_warmup_steps
-        loss = model(sampler.batch(cfg.batch_size, 1.0 if warmup else None), return_type="loss")
+        story = step >= warmup
+        n_repeat = cfg.repeat_rows_with_stories if story else cfg.repeat_rows
+        parts = [sampler.batch(cfg.batch_size, repeat_frac=0.0)] if story else []
+        if n_repeat:
+            parts.append(sampler.batch(n_repeat, repeat_frac=1.0, n_ctx=None if story else cfg.repeat_row_len))
+        # Mean loss over all predicted tokens of the step, whatever the row lengths.
+        n_pred = [rows.shape[0] * (rows.shape[1] - 1) for rows in parts]
+        losses = [model(rows, return_type="loss") for rows in parts]
+        loss = sum(part * n for part, n in zip(losses, n_pred)) / sum(n_pred)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -107,11 +127,11 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower the learning rate")
         log.steps.append(step)
-        log.train_loss.append(round(loss.item(), 4))
+        log.train_loss.append(round(losses[0].item(), 4))  # stories (repeats during the warm-up)
+        log.tokens_seen += sum(rows.numel() for rows in parts)
         if step % cfg.eval_every == 0 or step == steps - 1:
             _evaluate(model, val_rows, step, log)
             bar.set_postfix(val=f"{log.val_loss[-1]:.3f}", ind=f"{log.induction_loss_ratio[-1]:.2f}")
     model.eval()
     log.seconds = time.perf_counter() - start
-    log.tokens_seen = steps * cfg.batch_size * model.cfg.n_ctx
     return log

@@ -27,6 +27,7 @@ from mi_widgets.train import TrainConfig
 SEED = 0
 VOCAB = 2048
 N_CTX = 256
+STORY_TOKENS = 5_500_000  # the same for every model, so validation losses compare sizes
 TOKEN_ARRAY = 24_000_000  # distinct training tokens generated; rows are sampled from them at random
 COMMON = dict(d_model=128, n_heads=4, d_head=32, n_ctx=N_CTX, d_vocab=VOCAB, act_fn="gelu_new",
               normalization_type="LN", positional_embedding_type="standard")
@@ -42,13 +43,13 @@ class ModelSpec:
 
 
 SUITE: dict[str, ModelSpec] = {
-    "stories-attn-1l": ModelSpec(dict(n_layers=1, attn_only=True), TrainConfig(tokens=9_000_000, seed=1),
+    "stories-attn-1l": ModelSpec(dict(n_layers=1, attn_only=True), TrainConfig(tokens=STORY_TOKENS, seed=1),
                                  "1 layer, attention only: bigrams, skip-trigrams, no induction possible"),
-    "stories-attn-2l": ModelSpec(dict(n_layers=2, attn_only=True), TrainConfig(tokens=11_000_000, seed=2),
+    "stories-attn-2l": ModelSpec(dict(n_layers=2, attn_only=True), TrainConfig(tokens=STORY_TOKENS, seed=2),
                                  "2 layers, attention only: the smallest model that can form induction heads"),
-    "stories-gelu-2l": ModelSpec(dict(n_layers=2, d_mlp=512), TrainConfig(tokens=12_000_000, seed=3),
+    "stories-gelu-2l": ModelSpec(dict(n_layers=2, d_mlp=512), TrainConfig(tokens=STORY_TOKENS, seed=3),
                                  "2 layers with GELU MLPs"),
-    "stories-gelu-4l": ModelSpec(dict(n_layers=4, d_mlp=512), TrainConfig(tokens=11_500_000, seed=4),
+    "stories-gelu-4l": ModelSpec(dict(n_layers=4, d_mlp=512), TrainConfig(tokens=STORY_TOKENS, seed=4),
                                  "4 layers with GELU MLPs: the main subject of the dictionary notebooks"),
 }
 
@@ -102,7 +103,7 @@ def train_one(name: str, scale: float = 1.0) -> Path:
     cfg = TrainConfig(**{**asdict(spec.train), "tokens": int(spec.train.tokens * scale)})
     tokenizer = ensure_tokenizer()
     sampler = RowSampler(ensure_tokens(tokenizer, TOKEN_ARRAY, "train"), N_CTX, tokenizer.bos_token_id, VOCAB,
-                         repeat_frac=cfg.repeat_frac, seed=cfg.seed)
+                         seed=cfg.seed)
     val = torch.from_numpy(ensure_tokens(tokenizer, 64 * N_CTX, "val").astype(np.int64)).view(64, N_CTX).clone()
     val[:, 0] = tokenizer.bos_token_id
     torch.manual_seed(cfg.seed)

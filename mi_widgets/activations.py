@@ -1,0 +1,189 @@
+"""Harvest activations from a HookedTransformer: streamed in batches, optionally cached on disk.
+
+    acts = harvest_activations(model, ["blocks.1.hook_resid_post"], tokens)   # {hook: [n_tokens, d]}
+    for batch in iter_activations(model, hooks, tokens): ...                   # bounded memory
+
+Only the hooks asked for are recorded, and the forward pass stops after the last block they need
+(the unembedding, the largest matmul in a small model, runs only if a hook needs it), so harvesting
+is cheaper than a plain forward pass. The disk cache stores plain ``.npy`` arrays (never pickles)
+with a JSON sidecar that names what the array holds and its checksum; a truncated, corrupt or
+mismatched file is reported and rebuilt, never used. Introduced in ``notebooks/10_dictionaries``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from jaxtyping import Float, Int
+from tqdm.auto import tqdm
+
+
+def check_hooks(model, hooks: Sequence[str]) -> list[str]:
+    """The hook names, checked against the model; an unknown name raises with the closest real ones."""
+    if isinstance(hooks, str):
+        hooks = [hooks]
+    if not hooks:
+        raise ValueError("give at least one hook name, e.g. 'blocks.0.hook_resid_post'")
+    for hook in hooks:
+        if hook not in model.hook_dict:
+            close = difflib.get_close_matches(hook, list(model.hook_dict), n=4, cutoff=0.5)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise KeyError(f"the model has no hook point {hook!r}.{hint} "
+                           f"(all {len(model.hook_dict)} names are in model.hook_dict)")
+    return list(hooks)
+
+
+def _stop_layer(model, hooks: Sequence[str]) -> int | None:
+    """The first block the hooks do not need (None: the whole model, e.g. for ln_final)."""
+    layers = []
+    for hook in hooks:
+        if hook.startswith("blocks."):
+            layers.append(int(hook.split(".")[1]))
+        elif hook.startswith(("hook_embed", "hook_pos_embed")):
+            layers.append(0)
+        else:
+            return None
+    return max(layers) + 1
+
+
+def _check_tokens(tokens) -> Int[torch.Tensor, "batch pos"]:
+    tokens = torch.as_tensor(tokens)
+    if tokens.ndim != 2 or tokens.shape[0] == 0 or tokens.shape[1] < 2:
+        raise ValueError(f"tokens must be a [batch, pos] array of token ids with pos >= 2, got shape "
+                         f"{tuple(tokens.shape)}")
+    return tokens.long()
+
+
+@torch.no_grad()
+def iter_activations(model, hooks: str | Sequence[str], tokens: Int[torch.Tensor, "batch pos"],
+                     batch_size: int = 32, skip_bos: bool = True, progress: bool = True
+                     ) -> Iterator[dict[str, Float[torch.Tensor, "n d"]]]:
+    """Yield ``{hook: activations}`` for ``batch_size`` rows at a time, positions flattened.
+
+    ``skip_bos`` drops position 0, whose activations are outliers that no dictionary should spend
+    latents on. Memory holds one batch, whatever the number of rows.
+    """
+    hooks = check_hooks(model, hooks)
+    tokens = _check_tokens(tokens)
+    stop = _stop_layer(model, hooks)
+    start = 1 if skip_bos else 0
+    store: dict[str, torch.Tensor] = {}
+
+    def keep(act, hook):
+        store[hook.name] = act[:, start:].reshape(-1, act.shape[-1])  # heads are flattened too
+
+    fwd = [(h, keep) for h in hooks]
+    batches = range(0, len(tokens), batch_size)
+    for i in tqdm(batches, desc="harvesting", unit="batch", disable=not progress):
+        with model.hooks(fwd_hooks=fwd):
+            model(tokens[i: i + batch_size], stop_at_layer=stop, return_type=None)
+        yield {h: store[h] for h in hooks}
+
+
+def harvest_activations(model, hooks: str | Sequence[str], tokens: Int[torch.Tensor, "batch pos"],
+                        batch_size: int = 32, skip_bos: bool = True, cache_dir: str | Path | None = None,
+                        progress: bool = True) -> dict[str, Float[torch.Tensor, "n d"]]:
+    """All activations at ``hooks`` for ``tokens`` as ``{hook: [n_tokens, d]}`` float32 tensors.
+
+    With ``cache_dir``, each hook's array is read from (or written to) a file keyed by the model's
+    weights, the hook, the tokens and ``skip_bos``; cached arrays are memory-mapped, so a large
+    harvest does not have to fit in RAM twice.
+    """
+    hooks = check_hooks(model, hooks)
+    tokens = _check_tokens(tokens)
+    paths = {h: cache_path(cache_dir, model, h, tokens, skip_bos) for h in hooks} if cache_dir else {}
+    out = {h: a for h in hooks if (a := read_cache(paths[h]) if paths else None) is not None}
+    todo = [h for h in hooks if h not in out]
+    if not todo:
+        return out
+    n = len(tokens) * (tokens.shape[1] - (1 if skip_bos else 0))
+    arrays: dict[str, np.ndarray] = {}
+    filled = 0
+    for batch in iter_activations(model, todo, tokens, batch_size, skip_bos, progress):
+        for h, act in batch.items():
+            if h not in arrays:
+                arrays[h] = _new_array(paths.get(h), (n, act.shape[-1]))
+            arrays[h][filled: filled + len(act)] = act.numpy()
+        filled += len(next(iter(batch.values())))
+    for h, array in arrays.items():
+        out[h] = torch.from_numpy(_finish_array(paths.get(h), array))
+    return out
+
+
+# ---------------------------------------------------------------- disk cache
+
+
+def cache_path(cache_dir: str | Path, model, hook: str, tokens: torch.Tensor, skip_bos: bool) -> Path:
+    """The cache file for one harvest: its name is a hash of everything the activations depend on."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    weights = digest.hexdigest()
+    data = hashlib.sha256(np.ascontiguousarray(tokens.numpy().astype(np.int64)).tobytes()).hexdigest()
+    key = hashlib.sha256(json.dumps([weights, hook, data, list(tokens.shape), skip_bos]).encode()).hexdigest()
+    return Path(cache_dir) / f"{hook}-{key[:20]}.npy"
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_cache(path: Path) -> torch.Tensor | None:
+    """A cached array, or None (with a warning) if it is missing, truncated, corrupt or mismatched."""
+    meta = _meta_path(path)
+    if not path.exists() or not meta.exists():
+        return None
+    try:
+        info = json.loads(meta.read_text())
+        if info.get("file") != path.name:
+            raise ValueError(f"sidecar describes {info.get('file')!r}")
+        if _file_digest(path) != info["sha256"]:
+            raise ValueError("checksum mismatch (truncated or modified)")
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        if list(array.shape) != info["shape"]:
+            raise ValueError(f"shape {array.shape} != recorded {info['shape']}")
+    except (ValueError, KeyError, OSError, json.JSONDecodeError) as err:
+        warnings.warn(f"activation cache {path} is unusable ({err}); rebuilding it", stacklevel=3)
+        path.unlink(missing_ok=True)
+        meta.unlink(missing_ok=True)
+        return None
+    return torch.from_numpy(np.array(array))  # a private writable copy
+
+
+def _new_array(path: Path | None, shape: tuple[int, int]) -> np.ndarray:
+    if path is None:
+        return np.empty(shape, dtype=np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written under a temporary name and renamed when complete: a crash never leaves a valid-looking file.
+    return np.lib.format.open_memmap(path.with_suffix(".tmp.npy"), mode="w+", dtype=np.float32, shape=shape)
+
+
+def _finish_array(path: Path | None, array: np.ndarray) -> np.ndarray:
+    if path is None:
+        return array
+    array.flush()
+    tmp = path.with_suffix(".tmp.npy")
+    del array
+    os.replace(tmp, path)
+    meta = {"file": path.name, "shape": list(np.load(path, mmap_mode="r").shape), "sha256": _file_digest(path)}
+    tmp_meta = _meta_path(path).with_suffix(".tmp.json")
+    tmp_meta.write_text(json.dumps(meta))
+    os.replace(tmp_meta, _meta_path(path))
+    return np.array(np.load(path, mmap_mode="r"))

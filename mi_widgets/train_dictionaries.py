@@ -1,0 +1,207 @@
+"""Train the dictionaries shipped for the bundled 4-layer model: ``make models`` runs this after the models.
+
+    python -m mi_widgets.train_dictionaries                  # every shipped dictionary
+    python -m mi_widgets.train_dictionaries --scale 0.05     # a quick run with 5% of the tokens
+
+What ships, in ``data/dictionaries/<model>/<name>/`` (weights, config with metrics, card):
+- ``resid0`` .. ``resid3``: TopK SAEs (width 2048, k 16) on the residual stream after each block;
+- ``resid2-w512`` and ``resid2-w8192``: the same site at two more widths, for feature splitting;
+- ``final``: an SAE on the normalised residual right before the unembedding, its k and learning
+  rate chosen by a sweep on the spliced-in loss (not on FVU: at that site a small reconstruction error
+  moves the logits directly, so FVU is a poor guide); the sweep is saved with it;
+- ``mlp0-tc`` .. ``mlp3-tc``: TopK transcoders (MLP input -> MLP output) with a linear skip path.
+Plus ``frontier.json``: L0 and FVU over k for ``resid2`` (the frontier the cards report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mi_widgets.models import data_dir
+
+MODEL = "stories-gelu-4l"
+HARVEST_TOKENS = 2_000_000
+TRAIN_TOKENS = 4_000_000
+EVAL_ROWS = 64
+FRONTIER_KS = (4, 8, 16, 32, 64)
+FINAL_SWEEP = [dict(k=k, lr=lr) for k in (8, 16, 32) for lr in (1e-3, 3e-3)]
+
+
+@dataclass
+class DictSpec:
+    """One shipped dictionary: where it reads, how big it is, how it trains."""
+
+    name: str
+    hook_in: str
+    hook_out: str = ""
+    width: int = 2048
+    k: int = 16
+    lr: float = 2e-3
+    skip: bool = False
+
+
+def shipped_specs(n_layers: int) -> list[DictSpec]:
+    """The dictionaries `make models` trains (the final-site SAE's k and lr come from its sweep)."""
+    mid = n_layers // 2
+    specs = [DictSpec(f"resid{l}", f"blocks.{l}.hook_resid_post") for l in range(n_layers)]
+    specs += [DictSpec(f"resid{mid}-w{w}", f"blocks.{mid}.hook_resid_post", width=w) for w in (512, 8192)]
+    specs += [DictSpec("final", "ln_final.hook_normalized", width=4096)]
+    specs += [DictSpec(f"mlp{l}-tc", f"blocks.{l}.ln2.hook_normalized", f"blocks.{l}.hook_mlp_out", skip=True)
+              for l in range(n_layers)]
+    return specs
+
+
+def dictionaries_dir(model: str = MODEL) -> Path:
+    return data_dir() / "dictionaries" / model
+
+
+def bundled_dictionaries(model: str = MODEL) -> list[str]:
+    """Names of the dictionaries shipped for ``model``."""
+    root = dictionaries_dir(model)
+    return sorted(p.name for p in root.iterdir() if (p / "config.json").exists()) if root.exists() else []
+
+
+def load_dictionary(name: str, model: str = MODEL):
+    """A shipped dictionary by name (e.g. ``"resid2"``, ``"final"``, ``"mlp1-tc"``)."""
+    from mi_widgets.sae import Dictionary
+
+    names = bundled_dictionaries(model)
+    if name not in names:
+        raise KeyError(f"no dictionary {name!r} for {model!r}; shipped: {', '.join(names) or 'none (run make models)'}")
+    return Dictionary.load(dictionaries_dir(model) / name)
+
+
+def _rows(tokens: np.ndarray, n_rows: int, n_ctx: int, bos: int, seed: int) -> torch.Tensor:
+    """``n_rows`` story rows of ``n_ctx`` tokens starting with BOS, cut at random offsets."""
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(tokens) - n_ctx, size=n_rows)
+    rows = np.stack([tokens[s: s + n_ctx] for s in starts]).astype(np.int64)
+    rows[:, 0] = bos
+    return torch.from_numpy(rows)
+
+
+def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens: int, seed: int = 0,
+        width: int | None = None, k: int | None = None, lr: float | None = None):
+    """Train one dictionary on harvested activations; returns it with its measured metrics."""
+    from mi_widgets.sae import DictConfig, Dictionary, TrainSettings, train_dictionary
+    from mi_widgets.sae_metrics import reconstruction_stats, splice_stats
+
+    x = acts[spec.hook_in]
+    y = acts[spec.hook_out] if spec.hook_out else None
+    cfg = DictConfig(d_in=x.shape[1], width=width or spec.width, k=k or spec.k,
+                     d_out=None if y is None else y.shape[1], skip=spec.skip, hook_in=spec.hook_in,
+                     hook_out=spec.hook_out, model=MODEL)
+    sae = Dictionary(cfg, seed=seed)
+    settings = TrainSettings(tokens=tokens, lr=lr or spec.lr, seed=seed)
+    result = train_dictionary(sae, x, settings, y)
+    recon = reconstruction_stats(sae, eval_acts[spec.hook_in], eval_acts[spec.hook_out] if spec.hook_out else None)
+    splice = splice_stats(model, sae, eval_tokens)
+    metrics = {**recon.as_dict(), **splice.as_dict(), "train_tokens": result.tokens,
+               "train_seconds": round(result.seconds, 1), "tokens_per_second": round(result.tokens_per_second),
+               "lr": settings.lr}
+    return sae, metrics
+
+
+def card_text(name: str, sae, metrics: dict, note: str = "") -> str:
+    cfg = sae.cfg
+    kind = "transcoder (MLP input -> MLP output" + (", with a linear skip path)" if cfg.skip else ")") \
+        if cfg.is_transcoder else "sparse autoencoder"
+    rows = [("model", cfg.model), ("reads", f"`{cfg.hook_in}`"), ("writes", f"`{cfg.hook_out or cfg.hook_in}`"),
+            ("width / k", f"{cfg.width} / {cfg.k}"), ("FVU", f"{metrics['fvu']:.3f}"), ("L0", f"{metrics['l0']:.1f}"),
+            ("dead latents", f"{metrics['dead_fraction']:.1%}"), ("dense latents (>10% of tokens)",
+                                                                  f"{metrics['dense_fraction']:.1%}"),
+            ("loss clean / spliced / zero-ablated",
+             f"{metrics['loss_clean']:.3f} / {metrics['loss_spliced']:.3f} / {metrics['loss_zero']:.3f}"),
+            ("loss recovered", f"{metrics['loss_recovered']:.1%}"),
+            ("training", f"{metrics['train_tokens']:,} tokens, {metrics['train_seconds']:.0f} s, lr {metrics['lr']}")]
+    table = "\n".join(f"| {a} | {b} |" for a, b in rows)
+    return f"""# {name}
+
+A TopK {kind} shipped with the Mechanistic Interpretability Workbook. Metrics are measured on
+held-out validation stories ({metrics['n_tokens']:,} tokens for FVU and L0; {EVAL_ROWS} rows of 256 tokens
+for the spliced-in loss, BOS position left untouched).
+
+| | |
+| --- | --- |
+{table}
+{note}
+Load it with `mi_widgets.load_dictionary({name!r})`; retrain with `python -m mi_widgets.train_dictionaries`.
+"""
+
+
+def save(name: str, sae, metrics: dict, extra: dict | None = None, note: str = "") -> Path:
+    folder = dictionaries_dir(sae.cfg.model) / name
+    sae.save(folder, extra={"metrics": metrics, **(extra or {})})
+    (folder / "README.md").write_text(card_text(name, sae, metrics, note))
+    return folder
+
+
+def main() -> None:
+    from mi_widgets.activations import harvest_activations
+    from mi_widgets.models import load_model
+    from mi_widgets.train_models import TOKEN_ARRAY, ensure_tokenizer, ensure_tokens
+
+    parser = argparse.ArgumentParser(description="Train the shipped dictionaries.")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply harvest and training tokens")
+    parser.add_argument("--only", nargs="*", help="names to train (default: all)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    model = load_model(MODEL)
+    n_ctx, bos = model.cfg.n_ctx, model.tokenizer.bos_token_id
+    tokenizer = ensure_tokenizer()
+    train_rows = _rows(ensure_tokens(tokenizer, TOKEN_ARRAY, "train"), int(HARVEST_TOKENS * args.scale) // (n_ctx - 1) + 1,
+                       n_ctx, bos, seed=1)
+    val = ensure_tokens(tokenizer, 4 * EVAL_ROWS * n_ctx, "val")
+    eval_tokens = _rows(val, EVAL_ROWS, n_ctx, bos, seed=2)
+    eval_rows = _rows(val, 4 * EVAL_ROWS, n_ctx, bos, seed=3)
+    tokens = int(TRAIN_TOKENS * args.scale)
+    specs = [s for s in shipped_specs(model.cfg.n_layers) if not args.only or s.name in args.only]
+    start = time.perf_counter()
+    # Two groups, so only one group's activations are in memory at a time.
+    for group in ([s for s in specs if not s.hook_out], [s for s in specs if s.hook_out]):
+        hooks = sorted({h for s in group for h in (s.hook_in, s.hook_out) if h})
+        if not hooks:
+            continue
+        acts = harvest_activations(model, hooks, train_rows)
+        eval_acts = harvest_activations(model, hooks, eval_rows, progress=False)
+        for spec in group:
+            if spec.name == "final":
+                sweep = []
+                for point in FINAL_SWEEP:
+                    _, m = fit(spec, acts, model, eval_acts, eval_tokens, tokens // 2, **point)
+                    sweep.append({**point, **{key: m[key] for key in ("fvu", "l0", "dead_fraction", "loss_increase",
+                                                                      "loss_recovered")}})
+                    print(json.dumps(sweep[-1]))
+                ok = [p for p in sweep if p["dead_fraction"] < 0.05] or sweep
+                best = min(ok, key=lambda p: p["loss_increase"])
+                sae, metrics = fit(spec, acts, model, eval_acts, eval_tokens, tokens, k=best["k"], lr=best["lr"])
+                note = (f"\nk and learning rate were chosen by a sweep ({len(sweep)} runs at half the tokens, "
+                        f"k in {sorted({p['k'] for p in sweep})}, lr in {sorted({p['lr'] for p in sweep})}) "
+                        "for the lowest spliced-in loss among runs with under 5% dead latents; the sweep is "
+                        "in config.json.\n")
+                save(spec.name, sae, metrics, {"sweep": sweep}, note)
+            else:
+                sae, metrics = fit(spec, acts, model, eval_acts, eval_tokens, tokens)
+                save(spec.name, sae, metrics)
+            print(spec.name, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}))
+            if spec.name == f"resid{model.cfg.n_layers // 2}" and not args.only:
+                frontier = []
+                for k in FRONTIER_KS:
+                    _, m = fit(spec, acts, model, eval_acts, eval_tokens, tokens // 2, k=k)
+                    frontier.append({"k": k, **{key: m[key] for key in ("fvu", "l0", "dead_fraction", "loss_recovered")}})
+                (dictionaries_dir() / "frontier.json").write_text(
+                    json.dumps({"site": spec.hook_in, "width": spec.width, "tokens": tokens // 2,
+                                "points": frontier}, indent=2) + "\n")
+        del acts, eval_acts
+    print(f"done in {(time.perf_counter() - start) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Training rows and the training loop's bookkeeping (a few steps on a tiny model)."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_tiny_model
+from mi_widgets.corpus import RowSampler
+from mi_widgets.train import TrainConfig, lr_at, train
+
+
+def test_repeat_rows_are_tiled_random_spans():
+    sampler = RowSampler(np.arange(5, 1000, dtype=np.int32) % 250, n_ctx=64, bos=0, d_vocab=250, seed=0)
+    rows = sampler.batch(8, repeat_frac=1.0, n_ctx=40)
+    assert rows.shape == (8, 40) and (rows[:, 0] == 0).all() and (rows[:, 1:] != 0).all()
+    for row in rows[:, 1:].numpy():  # spans are 8 to 13 tokens (a third of the row)
+        assert any((row[p:] == row[:-p]).all() for p in range(8, 14))
+    stories = sampler.batch(4, repeat_frac=0.0)
+    assert stories.shape == (4, 64) and (stories[:, 0] == 0).all()
+
+
+def test_same_seed_same_rows():
+    tokens = np.arange(2000, dtype=np.int32) % 250
+    a = RowSampler(tokens, 32, 0, 250, seed=3).batch(4, repeat_frac=0.5)
+    b = RowSampler(tokens, 32, 0, 250, seed=3).batch(4, repeat_frac=0.5)
+    assert torch.equal(a, b)
+
+
+def test_train_counts_tokens_of_both_phases(tmp_path):
+    model = make_tiny_model(tmp_path, attn_only=True)
+    n_ctx, vocab = model.cfg.n_ctx, model.cfg.d_vocab
+    sampler = RowSampler(np.arange(5000, dtype=np.int32) % (vocab - 1) + 1, n_ctx, 0, vocab, seed=0)
+    cfg = TrainConfig(tokens=2 * 4 * n_ctx, batch_size=4, induction_warmup_steps=3, repeat_rows=6,
+                      repeat_row_len=16, repeat_rows_with_stories=2, eval_every=2, warmup_steps=2)
+    val = sampler.batch(4, repeat_frac=0.0)
+    log = train(model, sampler, val, cfg)
+    assert log.steps == [0, 1, 2, 3, 4]
+    assert log.tokens_seen == 3 * 6 * 16 + 2 * (4 + 2) * n_ctx
+    assert log.eval_steps == [0, 2, 4] and len(log.val_loss) == 3
+    assert all(np.isfinite(log.train_loss))
+
+
+def test_lr_warms_up_then_stays_constant():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=10)
+    assert lr_at(0, cfg) == pytest.approx(1e-4)
+    assert lr_at(9, cfg) == lr_at(5000, cfg) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=2.0)
