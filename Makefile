@@ -44,10 +44,13 @@ lab: setup
 	$(OFFLINE) $(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.extension_manager=readonly \
 		--ServerApp.ip=127.0.0.1 --ServerApp.open_browser=False $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The model suite, then the dictionaries shipped for the 4-layer model (they read its weights).
 models: setup
 	$(OFFLINE) $(BIN)/python -m mi_widgets.train_models
+	$(OFFLINE) $(BIN)/python -m mi_widgets.train_dictionaries
 
 bench: setup
+	$(BIN)/pip install --quiet -r requirements-bench.txt
 	$(OFFLINE) $(NO_NET) $(BIN)/python tests/benchmarks/bench.py
 
 clean:

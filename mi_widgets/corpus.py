@@ -58,6 +58,20 @@ def story_tokens(tokenizer, n_tokens: int, *, seed: int, split: str = "train",
     return out
 
 
+def story_rows(tokenizer, n_rows: int, n_ctx: int, *, seed: int, split: str = "val") -> Int[torch.Tensor, "n_rows n_ctx"]:
+    """``n_rows`` consecutive rows of ``n_ctx`` tokens from the story stream, each starting with BOS.
+
+    The notebooks' data: harvest activations from ``split="train"`` stories and evaluate on ``"val"``.
+    """
+    if n_rows <= 0 or n_ctx < 2:
+        raise ValueError(f"need n_rows >= 1 and n_ctx >= 2, got {n_rows} and {n_ctx}")
+    stream = story_tokens(tokenizer, n_rows * (n_ctx - 1), seed=seed, split=split)
+    rows = np.empty((n_rows, n_ctx), dtype=np.int64)
+    rows[:, 0] = tokenizer.bos_token_id
+    rows[:, 1:] = stream.reshape(n_rows, n_ctx - 1)
+    return torch.from_numpy(rows)
+
+
 @dataclass
 class RowSampler:
     """Random training rows of ``n_ctx`` tokens cut from a token array, each starting with BOS.

@@ -127,7 +127,9 @@ class Dictionary(nn.Module):
         w_dec /= w_dec.norm(dim=1, keepdim=True)
         self.W_dec = nn.Parameter(w_dec)
         if tie_init and not cfg.is_transcoder:
-            w_enc = w_dec.clone()  # encoder starts as the decoder's transpose
+            # The decoder's transpose, scaled down so the first reconstructions are small rather than
+            # k large random vectors: FVU started above 1 at k=32 and converged slower without it.
+            w_enc = 0.1 * w_dec
         else:
             w_enc = torch.randn(cfg.width, cfg.d_in, generator=gen) / math.sqrt(cfg.d_in)
         self.W_enc = nn.Parameter(w_enc)

@@ -18,6 +18,9 @@ from jaxtyping import Float
 from torch import Tensor
 
 
+_SALT = 0x5EED_DA7A
+
+
 @dataclass
 class SparseFeatureData:
     d: int = 128
@@ -32,7 +35,9 @@ class SparseFeatureData:
     def __post_init__(self):
         if not 0 < self.active <= self.n_features / 2:
             raise ValueError(f"active must be in (0, n_features / 2], got {self.active}")
-        self._gen = torch.Generator().manual_seed(self.seed)
+        # Salted: a dictionary initialised with the same seed draws the same normal numbers, and would
+        # start out equal to the true directions.
+        self._gen = torch.Generator().manual_seed(_SALT + self.seed)
         dirs = torch.randn(self.n_features, self.d, generator=self._gen)
         self.directions = dirs / dirs.norm(dim=1, keepdim=True)
 

@@ -21,7 +21,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from mi_widgets.models import data_dir
@@ -76,15 +75,6 @@ def load_dictionary(name: str, model: str = MODEL):
     if name not in names:
         raise KeyError(f"no dictionary {name!r} for {model!r}; shipped: {', '.join(names) or 'none (run make models)'}")
     return Dictionary.load(dictionaries_dir(model) / name)
-
-
-def _rows(tokens: np.ndarray, n_rows: int, n_ctx: int, bos: int, seed: int) -> torch.Tensor:
-    """``n_rows`` story rows of ``n_ctx`` tokens starting with BOS, cut at random offsets."""
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, len(tokens) - n_ctx, size=n_rows)
-    rows = np.stack([tokens[s: s + n_ctx] for s in starts]).astype(np.int64)
-    rows[:, 0] = bos
-    return torch.from_numpy(rows)
 
 
 def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens: int, seed: int = 0,
@@ -145,8 +135,8 @@ def save(name: str, sae, metrics: dict, extra: dict | None = None, note: str = "
 
 def main() -> None:
     from mi_widgets.activations import harvest_activations
+    from mi_widgets.corpus import story_rows
     from mi_widgets.models import load_model
-    from mi_widgets.train_models import TOKEN_ARRAY, ensure_tokenizer, ensure_tokens
 
     parser = argparse.ArgumentParser(description="Train the shipped dictionaries.")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply harvest and training tokens")
@@ -154,13 +144,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     model = load_model(MODEL)
-    n_ctx, bos = model.cfg.n_ctx, model.tokenizer.bos_token_id
-    tokenizer = ensure_tokenizer()
-    train_rows = _rows(ensure_tokens(tokenizer, TOKEN_ARRAY, "train"), int(HARVEST_TOKENS * args.scale) // (n_ctx - 1) + 1,
-                       n_ctx, bos, seed=1)
-    val = ensure_tokens(tokenizer, 4 * EVAL_ROWS * n_ctx, "val")
-    eval_tokens = _rows(val, EVAL_ROWS, n_ctx, bos, seed=2)
-    eval_rows = _rows(val, 4 * EVAL_ROWS, n_ctx, bos, seed=3)
+    n_ctx, tokenizer = model.cfg.n_ctx, model.tokenizer
+    # Stories of the training split with another seed than the models' (fresh text), and validation
+    # stories for every metric.
+    train_rows = story_rows(tokenizer, int(HARVEST_TOKENS * args.scale) // (n_ctx - 1) + 1, n_ctx, seed=1, split="train")
+    eval_rows = story_rows(tokenizer, 4 * EVAL_ROWS, n_ctx, seed=2, split="val")
+    eval_tokens = eval_rows[:EVAL_ROWS]
     tokens = int(TRAIN_TOKENS * args.scale)
     specs = [s for s in shipped_specs(model.cfg.n_layers) if not args.only or s.name in args.only]
     start = time.perf_counter()
