@@ -59,3 +59,54 @@ def top_contexts(model, tokens: Int[Tensor, "batch pos"], acts: Float[Tensor, "n
                      "after": model.tokenizer.decode(ids[p + 1: p + 1 + after]),
                      "activation": round(value, 3), "row": r, "position": p})
     return pd.DataFrame(rows)
+
+
+class FeatureIndex:
+    """Every latent's activations over a set of tokens, stored latent by latent for fast lookups.
+
+    Built once (one pass of the dictionary's encoder); after that one latent's activations, density
+    and top contexts cost a slice, which is what makes the feature dashboard quick.
+    """
+
+    def __init__(self, sae: Dictionary, x: Float[Tensor, "n d_in"], tokens: Int[Tensor, "batch pos"],
+                 batch_size: int = 8192):
+        if len(x) != tokens.shape[0] * (tokens.shape[1] - 1):
+            raise ValueError(f"x must hold one activation per token after BOS of tokens "
+                             f"({tokens.shape[0] * (tokens.shape[1] - 1)} rows), got {len(x)}")
+        self.sae, self.tokens, self.n_tokens = sae, tokens, len(x)
+        where, latent, value = [], [], []
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                f = sae.encode(x[i: i + batch_size])
+                r, l = f.nonzero(as_tuple=True)
+                where.append(r + i)
+                latent.append(l)
+                value.append(f[r, l])
+        where, latent, value = torch.cat(where), torch.cat(latent), torch.cat(value)
+        order = torch.argsort(latent, stable=True)
+        self.where, self.value = where[order], value[order]
+        counts = torch.bincount(latent, minlength=sae.cfg.width)
+        self.ptr = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+
+    def check(self, latent: int) -> int:
+        if not 0 <= latent < self.sae.cfg.width:
+            raise IndexError(f"latent {latent} is out of range for a dictionary of width {self.sae.cfg.width}")
+        return int(latent)
+
+    def activations(self, latent: int) -> tuple[Int[Tensor, "m"], Float[Tensor, "m"]]:
+        """(token positions in the flattened harvest, values) where ``latent`` is active."""
+        a, b = self.ptr[self.check(latent)], self.ptr[latent + 1]
+        return self.where[a:b], self.value[a:b]
+
+    def dense(self, latent: int) -> Float[Tensor, "n"]:
+        """``latent``'s activation on every token (zeros where inactive)."""
+        where, value = self.activations(latent)
+        return torch.zeros(self.n_tokens).index_put_((where,), value)
+
+    def density(self, latent: int) -> float:
+        """Share of tokens on which ``latent`` is active."""
+        self.check(latent)
+        return (self.ptr[latent + 1] - self.ptr[latent]).item() / self.n_tokens
+
+    def densities(self) -> Float[Tensor, "width"]:
+        return (self.ptr[1:] - self.ptr[:-1]).float() / self.n_tokens
