@@ -42,6 +42,10 @@ class TrainConfig:
     repeat_rows: int = 32
     repeat_row_len: int = 128
     """A repeat row is BOS + one random span of 8 to a third of the row, tiled to the row's length."""
+    attention_only_warmup: bool = True
+    """Switch the MLPs off (their output is zeroed) during the induction warm-up. With them on, the
+    2- and 4-layer GELU models had not formed induction after 500 and 1,000 steps (second-copy loss
+    98-99% of the first) where the attention-only 2-layer model had (11% at step 750)."""
     repeat_rows_with_stories: int = 4
     """After the warm-up, each step also trains on this many full-length repeat rows beside the
     ``batch_size`` story rows, so induction keeps its signal at every position (0: stories only)."""
@@ -70,6 +74,15 @@ class TrainLog:
     tokens_seen: int = 0
 
 
+def tokens_after(step: int, cfg: TrainConfig | dict, n_ctx: int) -> int:
+    """Training tokens seen after ``step`` steps (warm-up steps and story steps differ in size)."""
+    cfg = TrainConfig(**cfg) if isinstance(cfg, dict) else cfg
+    warm = min(step, cfg.induction_warmup_steps)
+    story = max(0, step - cfg.induction_warmup_steps)
+    return (warm * cfg.repeat_rows * cfg.repeat_row_len
+            + story * (cfg.batch_size + cfg.repeat_rows_with_stories) * n_ctx)
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to ``cfg.lr``, then constant."""
     return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
@@ -96,7 +109,8 @@ def _evaluate(model, val_rows, step: int, log: TrainLog) -> None:
 def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], cfg: TrainConfig) -> TrainLog:
     """Train ``model`` in place with AdamW on rows from ``sampler``; returns the log.
 
-    Phase 1 (``cfg.induction_warmup_steps``): repeated random spans only, many short rows per step.
+    Phase 1 (``cfg.induction_warmup_steps``): repeated random spans only, many short rows per step,
+    with the MLPs switched off if ``cfg.attention_only_warmup``.
     Phase 2: ``cfg.batch_size`` story rows plus ``cfg.repeat_rows_with_stories`` repeat rows per
     step, until ``cfg.tokens`` story tokens.
     """
@@ -108,6 +122,8 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
     start = time.perf_counter()
     model.train()
     bar = tqdm(range(steps), desc="training", unit="step")
+    mlps_off = ([(f"blocks.{layer}.hook_mlp_out", lambda out, hook: torch.zeros_like(out))
+                 for layer in range(model.cfg.n_layers)] if cfg.attention_only_warmup and not model.cfg.attn_only else [])
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
@@ -118,7 +134,8 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
             parts.append(sampler.batch(n_repeat, repeat_frac=1.0, n_ctx=None if story else cfg.repeat_row_len))
         # Mean loss over all predicted tokens of the step, whatever the row lengths.
         n_pred = [rows.shape[0] * (rows.shape[1] - 1) for rows in parts]
-        losses = [model(rows, return_type="loss") for rows in parts]
+        with model.hooks(fwd_hooks=mlps_off if not story else []):
+            losses = [model(rows, return_type="loss") for rows in parts]
         loss = sum(part * n for part, n in zip(losses, n_pred)) / sum(n_pred)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -130,7 +147,8 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
         log.train_loss.append(round(losses[0].item(), 4))  # stories (repeats during the warm-up)
         log.tokens_seen += sum(rows.numel() for rows in parts)
         if step % cfg.eval_every == 0 or step == steps - 1:
-            _evaluate(model, val_rows, step, log)
+            with model.hooks(fwd_hooks=mlps_off if not story else []):  # the model as it is being trained
+                _evaluate(model, val_rows, step, log)
             bar.set_postfix(val=f"{log.val_loss[-1]:.3f}", ind=f"{log.induction_loss_ratio[-1]:.2f}")
     model.eval()
     log.seconds = time.perf_counter() - start

@@ -6,7 +6,7 @@ import torch
 
 from conftest import make_tiny_model
 from mi_widgets.corpus import RowSampler
-from mi_widgets.train import TrainConfig, lr_at, train
+from mi_widgets.train import TrainConfig, lr_at, tokens_after, train
 
 
 def test_repeat_rows_are_tiled_random_spans():
@@ -35,7 +35,8 @@ def test_train_counts_tokens_of_both_phases(tmp_path):
     val = sampler.batch(4, repeat_frac=0.0)
     log = train(model, sampler, val, cfg)
     assert log.steps == [0, 1, 2, 3, 4]
-    assert log.tokens_seen == 3 * 6 * 16 + 2 * (4 + 2) * n_ctx
+    assert log.tokens_seen == 3 * 6 * 16 + 2 * (4 + 2) * n_ctx == tokens_after(5, cfg, n_ctx)
+    assert tokens_after(2, cfg.__dict__, n_ctx) == 2 * 6 * 16
     assert log.eval_steps == [0, 2, 4] and len(log.val_loss) == 3
     assert all(np.isfinite(log.train_loss))
 
@@ -46,3 +47,16 @@ def test_lr_warms_up_then_stays_constant():
     assert lr_at(9, cfg) == lr_at(5000, cfg) == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="lr"):
         TrainConfig(lr=2.0)
+
+
+def test_attention_only_warmup_leaves_mlps_untouched(tmp_path):
+    model = make_tiny_model(tmp_path, attn_only=False)
+    n_ctx, vocab = model.cfg.n_ctx, model.cfg.d_vocab
+    sampler = RowSampler(np.arange(5000, dtype=np.int32) % (vocab - 1) + 1, n_ctx, 0, vocab, seed=0)
+    mlp_before = model.blocks[0].mlp.W_in.detach().clone()
+    attn_before = model.blocks[0].attn.W_Q.detach().clone()
+    cfg = TrainConfig(tokens=1, batch_size=2, induction_warmup_steps=3, repeat_rows=4, repeat_row_len=16,
+                      eval_every=10)
+    train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg)  # 3 warm-up steps, no story step
+    assert torch.equal(model.blocks[0].mlp.W_in, mlp_before)
+    assert not torch.equal(model.blocks[0].attn.W_Q, attn_before)
