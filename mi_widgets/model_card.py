@@ -52,6 +52,7 @@ def card_text(name: str, summary: str, facts: dict) -> str:
     t, e, a = facts["training"], facts["evaluation"], facts["architecture"]
     ind = e["induction"]
     heads = ", ".join(f"{h} ({s:.2f})" for h, s in ind["top_heads"])
+    mlps_off = " with the MLPs switched off" if a["d_mlp"] and t["config"].get("attention_only_warmup") else ""
     return f"""# {name}
 
 {summary}. A model organism of the Mechanistic Interpretability Workbook, trained on the CPU on
@@ -70,7 +71,7 @@ generated TinyStories-style text (`mi_widgets.stories`) with the shared 2048-tok
 **Data mix.** Story rows are {a['n_ctx']} tokens cut at random from 24M tokens of generated stories
 (about a fifth of the stories repeat a made-up song or list). Repeat rows are BOS and a span of random
 tokens (8 to a third of the row) tiled to fill the row, which only copying (induction) can predict. The first {t['config']['induction_warmup_steps']} steps train on {t['config']['repeat_rows']}
-repeat rows of {t['config']['repeat_row_len']} tokens each, to make induction heads form (the section below says whether they did); after that each
+repeat rows of {t['config']['repeat_row_len']} tokens each{mlps_off}, to make induction heads form (the section below says whether they did); after that each
 step has {t['config']['batch_size']} story rows and {t['config']['repeat_rows_with_stories']} repeat rows, all {a['n_ctx']} tokens long.
 Optimiser: AdamW, learning rate {t['config']['lr']} after {t['config']['warmup_steps']} warm-up steps, then
 constant; seed {t['config']['seed']}.

@@ -72,6 +72,29 @@ def bench_harvest() -> list[str]:
             "so it skips the unembedding.", ""]
 
 
+def bench_dashboard() -> list[str]:
+    """Feature dashboard render time for one latent of a shipped SAE on the 4-layer model."""
+    from mi_widgets.corpus import story_rows
+    from mi_widgets.features import FeatureIndex
+    from mi_widgets.widgets import feature_dashboard
+
+    model = mw.load_model("stories-gelu-4l")
+    sae = mw.load_dictionary("resid2")
+    rows = story_rows(model.tokenizer, 64, model.cfg.n_ctx, seed=0, split="val")
+    start = time.perf_counter()
+    acts = mw.harvest_activations(model, sae.cfg.hook_in, rows, progress=False)[sae.cfg.hook_in]
+    index = FeatureIndex(sae, acts, rows)
+    build = time.perf_counter() - start
+    latents = torch.argsort(index.densities(), descending=True)[:: sae.cfg.width // 20][:20].tolist()
+    times = []
+    for latent in latents:
+        times.append(best_of(lambda: feature_dashboard(model, index, latent)._repr_html_(), 1))
+    return ["## Feature dashboard", "",
+            f"resid2 SAE of stories-gelu-4l over {acts.shape[0]:,} held-out tokens: harvest + index {build:.2f} s once; "
+            f"rendering one latent's dashboard (20 latents across the density range): mean {sum(times) / len(times):.3f} s, "
+            f"**max {max(times):.3f} s** (bar: < 0.5 s).", ""]
+
+
 def skinny_peak(batch: int = 4096, d_in: int = 128, width: int = 2048) -> float:
     """GFLOP/s of the SAE encoder's matmul shape ([batch, d_in] @ [d_in, width])."""
     a, b = torch.randn(batch, d_in), torch.randn(d_in, width)
@@ -168,7 +191,7 @@ def main() -> None:
               f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
               f"{torch.get_num_threads()} threads, torch {torch.__version__}. "
               f"fp32 matmul peak: {matmul_peak():.0f} GFLOP/s.", ""]
-    RESULTS.write_text("\n".join(header + bench_models() + [""] + bench_harvest() + bench_sae()) + "\n")
+    RESULTS.write_text("\n".join(header + bench_models() + [""] + bench_harvest() + bench_dashboard() + bench_sae()) + "\n")
     print(RESULTS.read_text())
 
 
