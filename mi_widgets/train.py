@@ -42,6 +42,11 @@ class TrainConfig:
     repeat_rows: int = 32
     repeat_row_len: int = 128
     """A repeat row is BOS + one random span of 8 to a third of the row, tiled to the row's length."""
+    induction_target: float = 0.3
+    """End the warm-up early, checked every 100 steps, once the loss on the second copy of repeated
+    random tokens is below this share of the loss on the first (0: always run every warm-up step)."""
+    induction_lr: float | None = None
+    """Learning rate during the induction warm-up (None: ``lr``)."""
     attention_only_warmup: bool = True
     """Switch the MLPs off (their output is zeroed) during the induction warm-up. With them on, the
     2- and 4-layer GELU models had not formed induction after 500 and 1,000 steps (second-copy loss
@@ -72,20 +77,26 @@ class TrainLog:
     best_induction_score: list[float] = field(default_factory=list)
     seconds: float = 0.0
     tokens_seen: int = 0
+    warmup_steps: int = 0
+    """Induction warm-up steps actually run (it ends early once induction has formed)."""
 
 
-def tokens_after(step: int, cfg: TrainConfig | dict, n_ctx: int) -> int:
-    """Training tokens seen after ``step`` steps (warm-up steps and story steps differ in size)."""
+def tokens_after(step: int, cfg: TrainConfig | dict, n_ctx: int, warmup_steps: int | None = None) -> int:
+    """Training tokens seen after ``step`` steps (warm-up steps and story steps differ in size).
+
+    ``warmup_steps``: how many warm-up steps were run (a `TrainLog` records it); default the maximum.
+    """
     cfg = TrainConfig(**cfg) if isinstance(cfg, dict) else cfg
-    warm = min(step, cfg.induction_warmup_steps)
-    story = max(0, step - cfg.induction_warmup_steps)
+    warmup = cfg.induction_warmup_steps if warmup_steps is None else warmup_steps
+    warm, story = min(step, warmup), max(0, step - warmup)
     return (warm * cfg.repeat_rows * cfg.repeat_row_len
             + story * (cfg.batch_size + cfg.repeat_rows_with_stories) * n_ctx)
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to ``cfg.lr``, then constant."""
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
+def lr_at(step: int, cfg: TrainConfig, in_warmup: bool = False) -> float:
+    """Linear warm-up to ``cfg.lr`` (``cfg.induction_lr`` during the induction warm-up), then constant."""
+    lr = cfg.induction_lr if in_warmup and cfg.induction_lr else cfg.lr
+    return lr * min(1.0, (step + 1) / cfg.warmup_steps)
 
 
 @torch.no_grad()
@@ -116,18 +127,19 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
     """
     torch.manual_seed(cfg.seed)
     warmup = cfg.induction_warmup_steps
-    steps = warmup + cfg.tokens // (cfg.batch_size * model.cfg.n_ctx)
+    story_steps = cfg.tokens // (cfg.batch_size * model.cfg.n_ctx)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     log = TrainLog(config=asdict(cfg))
     start = time.perf_counter()
     model.train()
-    bar = tqdm(range(steps), desc="training", unit="step")
+    bar = tqdm(total=warmup + story_steps, desc="training", unit="step")
     mlps_off = ([(f"blocks.{layer}.hook_mlp_out", lambda out, hook: torch.zeros_like(out))
                  for layer in range(model.cfg.n_layers)] if cfg.attention_only_warmup and not model.cfg.attn_only else [])
-    for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+    step = 0
+    while step < warmup + story_steps:
         story = step >= warmup
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg, in_warmup=not story)
         n_repeat = cfg.repeat_rows_with_stories if story else cfg.repeat_rows
         parts = [sampler.batch(cfg.batch_size, repeat_frac=0.0)] if story else []
         if n_repeat:
@@ -146,10 +158,22 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
         log.steps.append(step)
         log.train_loss.append(round(losses[0].item(), 4))  # stories (repeats during the warm-up)
         log.tokens_seen += sum(rows.numel() for rows in parts)
-        if step % cfg.eval_every == 0 or step == steps - 1:
+        if not story and cfg.induction_target and (step + 1) % 100 == 0:
+            with model.hooks(fwd_hooks=mlps_off):
+                model.eval()
+                done = induction_report(model, seq_len=min(50, (model.cfg.n_ctx - 1) // 2), n_seqs=8).loss_ratio
+                model.train()
+            if done < cfg.induction_target:
+                warmup = step + 1  # induction has formed: on to the stories
+                bar.total = warmup + story_steps
+        if step % cfg.eval_every == 0 or step == warmup + story_steps - 1:
             with model.hooks(fwd_hooks=mlps_off if not story else []):  # the model as it is being trained
                 _evaluate(model, val_rows, step, log)
             bar.set_postfix(val=f"{log.val_loss[-1]:.3f}", ind=f"{log.induction_loss_ratio[-1]:.2f}")
+        step += 1
+        bar.update()
+    bar.close()
+    log.warmup_steps = warmup
     model.eval()
     log.seconds = time.perf_counter() - start
     return log
