@@ -53,6 +53,10 @@ def card_text(name: str, summary: str, facts: dict) -> str:
     ind = e["induction"]
     heads = ", ".join(f"{h} ({s:.2f})" for h, s in ind["top_heads"])
     mlps_off = " with the MLPs switched off" if a["d_mlp"] and t["config"].get("attention_only_warmup") else ""
+    target = t["config"].get("induction_target")
+    warm_lr = f" ({t['config']['induction_lr']} during the induction warm-up)" if t["config"].get("induction_lr") else ""
+    stop = (f"; it stops once the second-copy loss is below {target:.0%} of the first, checked every 100 steps"
+            if target else "")
     return f"""# {name}
 
 {summary}. A model organism of the Mechanistic Interpretability Workbook, trained on the CPU on
@@ -70,10 +74,10 @@ generated TinyStories-style text (`mi_widgets.stories`) with the shared 2048-tok
 
 **Data mix.** Story rows are {a['n_ctx']} tokens cut at random from 24M tokens of generated stories
 (about a fifth of the stories repeat a made-up song or list). Repeat rows are BOS and a span of random
-tokens (8 to a third of the row) tiled to fill the row, which only copying (induction) can predict. The first {t['config']['induction_warmup_steps']} steps train on {t['config']['repeat_rows']}
-repeat rows of {t['config']['repeat_row_len']} tokens each{mlps_off}, to make induction heads form (the section below says whether they did); after that each
+tokens (8 to a third of the row) tiled to fill the row, which only copying (induction) can predict. The first {t.get('warmup_steps_run') or t['config']['induction_warmup_steps']} steps train on {t['config']['repeat_rows']}
+repeat rows of {t['config']['repeat_row_len']} tokens each{mlps_off}, to make induction heads form{stop} (the section below says whether they did); after that each
 step has {t['config']['batch_size']} story rows and {t['config']['repeat_rows_with_stories']} repeat rows, all {a['n_ctx']} tokens long.
-Optimiser: AdamW, learning rate {t['config']['lr']} after {t['config']['warmup_steps']} warm-up steps, then
+Optimiser: AdamW, learning rate {t['config']['lr']}{warm_lr} after {t['config']['warmup_steps']} warm-up steps, then
 constant; seed {t['config']['seed']}.
 
 ## Induction (random tokens repeated twice)
@@ -98,7 +102,7 @@ def write_model_card(model, name: str, summary: str, log: TrainLog, folder: Path
     recent = log.train_loss[-200:]
     training = {"parameters": sum(p.numel() for p in model.parameters()), "tokens_seen": log.tokens_seen,
                 "seconds": round(log.seconds, 1), "train_loss": sum(recent) / len(recent),
-                "val_loss": log.val_loss[-1], "config": log.config}
+                "val_loss": log.val_loss[-1], "config": log.config, "warmup_steps_run": log.warmup_steps}
     facts = {"summary": summary, "training": training, "evaluation": evaluate_model(model)}
     save_model(model, folder, extra=facts)
     facts["architecture"] = json.loads((folder / "mi_config.json").read_text())["architecture"]
@@ -129,3 +133,17 @@ def suite_table(names: list[str], models_dir: Path | None = None) -> pd.DataFram
                          tokens=train["tokens_seen"], minutes=round(train["seconds"] / 60, 1),
                          train_loss=round(train["train_loss"], 3), val_loss=round(train["val_loss"], 3)))
     return pd.DataFrame(rows)
+
+
+def rewrite_cards(names: list[str], models_dir: Path | None = None) -> None:
+    """Rewrite the cards of saved models from their saved measurements (after the card text changes)."""
+    root = Path(models_dir) if models_dir is not None else data_dir() / "models"
+    for name in names:
+        facts = read_facts(name, root)
+        (root / name / "README.md").write_text(card_text(name, facts["summary"], facts))
+
+
+if __name__ == "__main__":
+    from mi_widgets.train_models import SUITE
+
+    rewrite_cards(list(SUITE))
