@@ -54,9 +54,11 @@ def test_attention_only_warmup_leaves_mlps_untouched(tmp_path):
     n_ctx, vocab = model.cfg.n_ctx, model.cfg.d_vocab
     sampler = RowSampler(np.arange(5000, dtype=np.int32) % (vocab - 1) + 1, n_ctx, 0, vocab, seed=0)
     mlp_before = model.blocks[0].mlp.W_in.detach().clone()
-    attn_before = model.blocks[0].attn.W_Q.detach().clone()
+    attn_before = [model.blocks[layer].attn.W_Q.detach().clone() for layer in (0, 1)]
     cfg = TrainConfig(tokens=1, batch_size=2, induction_warmup_steps=3, repeat_rows=4, repeat_row_len=16,
-                      eval_every=10)
-    train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg)  # 3 warm-up steps, no story step
+                      eval_every=10, warmup_layers=1, induction_target=0)
+    log = train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg)  # 3 warm-up steps, no story step
+    assert log.warmup_steps == 3
     assert torch.equal(model.blocks[0].mlp.W_in, mlp_before)
-    assert not torch.equal(model.blocks[0].attn.W_Q, attn_before)
+    assert not torch.equal(model.blocks[0].attn.W_Q, attn_before[0])
+    assert torch.equal(model.blocks[1].attn.W_Q, attn_before[1])  # only the first block trains
