@@ -53,6 +53,8 @@ def card_text(name: str, summary: str, facts: dict) -> str:
     ind = e["induction"]
     heads = ", ".join(f"{h} ({s:.2f})" for h, s in ind["top_heads"])
     mlps_off = " with the MLPs switched off" if a["d_mlp"] and t["config"].get("attention_only_warmup") else ""
+    if t["config"].get("warmup_layers"):
+        mlps_off += f" and only the first {t['config']['warmup_layers']} blocks training"
     target = t["config"].get("induction_target")
     warm_lr = f" ({t['config']['induction_lr']} during the induction warm-up)" if t["config"].get("induction_lr") else ""
     stop = (f"; it stops once the second-copy loss is below {target:.0%} of the first, checked every 100 steps"

@@ -26,8 +26,8 @@ import torch
 from mi_widgets.models import data_dir
 
 MODEL = "stories-gelu-4l"
-HARVEST_TOKENS = 2_000_000
-TRAIN_TOKENS = 4_000_000
+HARVEST_TOKENS = 1_500_000
+TRAIN_TOKENS = 3_000_000
 EVAL_ROWS = 64
 FRONTIER_KS = (4, 8, 16, 32, 64)
 FINAL_SWEEP = [dict(k=k, lr=lr) for k in (8, 16, 32) for lr in (1e-3, 3e-3)]
