@@ -89,7 +89,8 @@ def tokens_after(step: int, cfg: TrainConfig | dict, n_ctx: int, warmup_steps: i
 
     ``warmup_steps``: how many warm-up steps were run (a `TrainLog` records it); default the maximum.
     """
-    cfg = TrainConfig(**cfg) if isinstance(cfg, dict) else cfg
+    if isinstance(cfg, dict):  # a saved log's config; keys of older versions are ignored
+        cfg = TrainConfig(**{k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__})
     warmup = cfg.induction_warmup_steps if warmup_steps is None else warmup_steps
     warm, story = min(step, warmup), max(0, step - warmup)
     return (warm * cfg.repeat_rows * cfg.repeat_row_len
