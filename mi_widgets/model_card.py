@@ -52,7 +52,7 @@ def card_text(name: str, summary: str, facts: dict) -> str:
     t, e, a = facts["training"], facts["evaluation"], facts["architecture"]
     ind = e["induction"]
     heads = ", ".join(f"{h} ({s:.2f})" for h, s in ind["top_heads"])
-    mlps_off = " with the MLPs switched off" if a["d_mlp"] and t["config"].get("attention_only_warmup") else ""
+    mlps_off = " with the MLPs switched off" if not a["attn_only"] and t["config"].get("attention_only_warmup") else ""
     if t["config"].get("warmup_layers"):
         mlps_off += f" and only the first {t['config']['warmup_layers']} blocks training"
     target = t["config"].get("induction_target")
