@@ -56,7 +56,8 @@ def card_text(name: str, summary: str, facts: dict) -> str:
     if t["config"].get("warmup_layers"):
         mlps_off += f" and only the first {t['config']['warmup_layers']} blocks training"
     target = t["config"].get("induction_target")
-    warm_lr = f" ({t['config']['induction_lr']} during the induction warm-up)" if t["config"].get("induction_lr") else ""
+    warm_lr = (f" ({t['config']['induction_lr']} during the induction warm-up)"
+               if t["config"].get("induction_lr") not in (None, t["config"]["lr"]) else "")
     stop = (f"; it stops once the second-copy loss is below {target:.0%} of the first, checked every 100 steps"
             if target else "")
     return f"""# {name}
