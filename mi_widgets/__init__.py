@@ -5,10 +5,10 @@ module's docstring names the notebook that introduces it.
 """
 
 from mi_widgets.activations import harvest_activations, iter_activations
+from mi_widgets.dictionaries import bundled_dictionaries, load_dictionary
 from mi_widgets.models import ModelLoadError, bundled_models, load_model, save_model, to_nnsight
 from mi_widgets.record import findings, record, records
 from mi_widgets.sae import DictConfig, Dictionary, TrainSettings, train_dictionary
-from mi_widgets.train_dictionaries import bundled_dictionaries, load_dictionary
 
 __all__ = [
     "DictConfig",

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import torch
 
-from mi_widgets.models import data_dir
+from mi_widgets.dictionaries import MODEL, dictionaries_dir
 
-MODEL = "stories-gelu-4l"
 HARVEST_TOKENS = 1_500_000
 TRAIN_TOKENS = 3_000_000
 EVAL_ROWS = 64
@@ -55,26 +54,6 @@ def shipped_specs(n_layers: int) -> list[DictSpec]:
     specs += [DictSpec(f"mlp{l}-tc", f"blocks.{l}.ln2.hook_normalized", f"blocks.{l}.hook_mlp_out", skip=True)
               for l in range(n_layers)]
     return specs
-
-
-def dictionaries_dir(model: str = MODEL) -> Path:
-    return data_dir() / "dictionaries" / model
-
-
-def bundled_dictionaries(model: str = MODEL) -> list[str]:
-    """Names of the dictionaries shipped for ``model``."""
-    root = dictionaries_dir(model)
-    return sorted(p.name for p in root.iterdir() if (p / "config.json").exists()) if root.exists() else []
-
-
-def load_dictionary(name: str, model: str = MODEL):
-    """A shipped dictionary by name (e.g. ``"resid2"``, ``"final"``, ``"mlp1-tc"``)."""
-    from mi_widgets.sae import Dictionary
-
-    names = bundled_dictionaries(model)
-    if name not in names:
-        raise KeyError(f"no dictionary {name!r} for {model!r}; shipped: {', '.join(names) or 'none (run make models)'}")
-    return Dictionary.load(dictionaries_dir(model) / name)
 
 
 def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens: int, seed: int = 0,
