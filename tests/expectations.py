@@ -57,20 +57,43 @@ EXPECTATIONS: dict[str, list[Claim]] = {
     ],
     "01_models/01_models.ipynb": [
         # The 4-layer model's held-out loss, in nats per token.
-        at_most("val_loss_gelu_4l", 0.85, smoke=0.9),
-        # Negative result: at this budget the 4-layer model is no better than the 2-layer GELU model,
-        # so held-out loss does not fall strictly with size (issue 3 asks that it does).
+        at_most("val_loss_gelu_4l", 0.75, smoke=0.8),
+        # Negative result: held-out loss falls from 1L to 2L attention-only to 2L GELU, but the 4-layer
+        # model, trained on the same 5.5M story tokens, ends just above the 2-layer GELU model, so the
+        # strict ordering issue 3 asks for does not hold; the notebook says so.
         Claim("val_loss_strictly_improves", 0, 0),
-        # Negative result: no model copies random tokens on their second showing (issue 3 asks for a
-        # second-copy loss below 20% of the first); the notebook says so.
-        at_least("max_induction_ratio_2l_plus", 0.85),
-        # What the 4-layer model does learn: fixed phrases, common phrases, closing quotes, related words.
-        at_least("capabilities_mostly_right_gelu_4l", 7, smoke=6),
+        # Every model with two or more layers copies random tokens on their second showing: loss on
+        # the second copy under 20% of the first, and a head attending to the token after the earlier
+        # occurrence with score above 0.4.
+        at_most("max_induction_ratio_2l_plus", 0.2),
+        at_least("min_induction_score_2l_plus", 0.4),
+        # What the 4-layer model learns: most planted capabilities.
+        at_least("capabilities_mostly_right_gelu_4l", 10, smoke=9),
         at_least("accuracy_gelu_4l_ngram", 0.95),
         at_least("accuracy_gelu_4l_skip_trigram", 0.95),
         at_least("accuracy_gelu_4l_quote_close", 0.9),
         at_least("accuracy_gelu_4l_related_concept", 0.9),
-        # Negative result: on held-out templates it prefers the wrong name in at least one role order.
+        at_least("accuracy_gelu_4l_induction_name", 0.8),
+        # Negative result: on held-out templates it prefers the wrong name in at least one role order
+        # (mean log-probability difference below zero), so indirect-object identification is not learned.
         at_most("ioi_heldout_min_order_diff_gelu_4l", 0.0),
+    ],
+    "10_dictionaries/10_dictionaries.ipynb": [
+        # The TopK SAE trained in the notebook (width 2048, k 16, blocks.2.hook_resid_post).
+        at_most("sae_fvu", 0.3, smoke=0.5),
+        at_least("sae_loss_recovered", 0.9, smoke=0.8),
+        at_most("sae_dead_fraction", 0.05, smoke=0.2),
+        # More active latents, better reconstruction, at every k tried.
+        is_true("frontier_fvu_falls_with_k"),
+        # The skip path lowers the transcoder's FVU.
+        is_true("transcoder_skip_helps"),
+        # Shipped dictionaries: every one present, residual SAEs recover >= 90% of the loss at L0 <= 32,
+        # the per-layer and pre-unembed SAEs have under 5% dead latents. Negative result: the widest SAE
+        # (8192 latents, for feature splitting) has 5% or more. Transcoders' dead fractions are reported.
+        at_least("shipped_count", 11),
+        at_least("shipped_resid_min_loss_recovered", 0.9),
+        at_most("shipped_resid_max_l0", 32),
+        at_most("shipped_sae_max_dead_fraction", 0.05),
+        at_least("shipped_widest_sae_dead_fraction", 0.05),
     ],
 }
