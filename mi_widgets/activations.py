@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from jaxtyping import Float, Int
-from tqdm.auto import tqdm
+from mi_widgets.progress import progress_bar
 
 
 def check_hooks(model, hooks: Sequence[str]) -> list[str]:
@@ -82,7 +82,7 @@ def iter_activations(model, hooks: str | Sequence[str], tokens: Int[torch.Tensor
 
     fwd = [(h, keep) for h in hooks]
     batches = range(0, len(tokens), batch_size)
-    for i in tqdm(batches, desc="harvesting", unit="batch", disable=not progress):
+    for i in progress_bar(batches, desc="harvesting", unit="batch", disable=not progress):
         with model.hooks(fwd_hooks=fwd):
             model(tokens[i: i + batch_size], stop_at_layer=stop, return_type=None)
         yield {h: store[h] for h in hooks}

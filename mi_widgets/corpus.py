@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from jaxtyping import Int
-from tqdm.auto import tqdm
+from mi_widgets.progress import progress_bar
 
 from mi_widgets.models import BOS_TOKEN, data_dir, load_tokenizer, save_tokenizer
 from mi_widgets.stories import generate_stories
@@ -45,7 +45,7 @@ def story_tokens(tokenizer, n_tokens: int, *, seed: int, split: str = "train",
     bos = tokenizer.bos_token_id
     filled = 0
     stories = generate_stories(seed=seed, split=split)
-    with tqdm(total=n_tokens, desc=f"tokenizing {split} stories", unit="tok", leave=False) as bar:
+    with progress_bar(total=n_tokens, desc=f"tokenizing {split} stories", unit="tok", leave=False) as bar:
         while filled < n_tokens:
             texts = [s.text for s in islice(stories, batch)]
             for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:

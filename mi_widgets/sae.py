@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from mi_widgets.progress import progress_bar
 
 FORMAT = "mi_widgets.dictionary/1"
 
@@ -308,7 +308,7 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
     pos = len(x)  # forces a (re)shuffle on the first step
     start = time.perf_counter()
     sae.train()
-    for _ in tqdm(range(steps), desc="training dictionary", unit="step", disable=not settings.progress):
+    for _ in progress_bar(range(steps), desc="training dictionary", unit="step", disable=not settings.progress):
         if pos + settings.batch_size > len(x):
             order = torch.randperm(len(x), generator=gen) if settings.shuffle else order
             pos = 0

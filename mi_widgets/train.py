@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from jaxtyping import Int
-from tqdm.auto import tqdm
+from mi_widgets.progress import progress_bar
 
 from mi_widgets.corpus import RowSampler
 from mi_widgets.heads import induction_report
@@ -136,7 +136,7 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
     log = TrainLog(config=asdict(cfg))
     start = time.perf_counter()
     model.train()
-    bar = tqdm(total=warmup + story_steps, desc="training", unit="step")
+    bar = progress_bar(total=warmup + story_steps, desc="training", unit="step")
     zero = lambda out, hook: torch.zeros_like(out)  # noqa: E731
     mlps_off = ([(f"blocks.{layer}.hook_mlp_out", zero) for layer in range(model.cfg.n_layers)]
                 if cfg.attention_only_warmup and not model.cfg.attn_only else [])
