@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from jaxtyping import Float, Int
+
+from mi_widgets.models import file_sha256
 from mi_widgets.progress import progress_bar
 
 
@@ -137,14 +139,6 @@ def _meta_path(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_cache(path: Path) -> torch.Tensor | None:
     """A cached array, or None (with a warning) if it is missing, truncated, corrupt or mismatched."""
     meta = _meta_path(path)
@@ -154,7 +148,7 @@ def read_cache(path: Path) -> torch.Tensor | None:
         info = json.loads(meta.read_text())
         if info.get("file") != path.name:
             raise ValueError(f"sidecar describes {info.get('file')!r}")
-        if _file_digest(path) != info["sha256"]:
+        if file_sha256(path) != info["sha256"]:
             raise ValueError("checksum mismatch (truncated or modified)")
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         if list(array.shape) != info["shape"]:
@@ -182,7 +176,7 @@ def _finish_array(path: Path | None, array: np.ndarray) -> np.ndarray:
     tmp = path.with_suffix(".tmp.npy")
     del array
     os.replace(tmp, path)
-    meta = {"file": path.name, "shape": list(np.load(path, mmap_mode="r").shape), "sha256": _file_digest(path)}
+    meta = {"file": path.name, "shape": list(np.load(path, mmap_mode="r").shape), "sha256": file_sha256(path)}
     tmp_meta = _meta_path(path).with_suffix(".tmp.json")
     tmp_meta.write_text(json.dumps(meta))
     os.replace(tmp_meta, _meta_path(path))
