@@ -11,10 +11,11 @@ OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 WA
 # Runs a command with the network switched off (a network namespace with loopback only) where possible.
 NO_NET := tests/run_offline.sh
 PYTEST_ARGS ?=
+VENDOR := notebooks/_vendor/.done
 
 .PHONY: setup browser test book lab models bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(VENDOR)
 
 # Idempotent: reruns only when the pins or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
@@ -26,6 +27,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "MI Workbook (.venv)" >/dev/null
 	touch $@
+
+# The widget manager and require.js for pages with live widgets, from npm (the site never asks a CDN).
+$(VENDOR): | $(STAMP)
+	$(BIN)/python -m mi_widgets.book --vendor >/dev/null
 
 # Debian's Chromium for the browser test of the built site (Playwright drives it; its own download
 # cannot work offline). Without root or apt the browser test skips, saying why.

@@ -15,6 +15,8 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -25,6 +27,21 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = NOTEBOOKS / "_build"
 KERNEL = "mi-workbook"
+VENDOR = NOTEBOOKS / "_vendor"
+# What a page with live ipywidgets loads, served by the site itself: require.js, then the widget
+# manager with the font files its stylesheet names. Fetched from npm by `make setup`, never committed.
+# Each package: (folder in the tarball, file names wanted; a name starting with "." is a suffix).
+VENDOR_PACKAGES = {
+    "requirejs@2.3.8": ("package/", ("require.js",)),
+    "@jupyter-widgets/html-manager@1.0.15": ("package/dist/", ("embed-amd.js", ".woff2", ".woff", ".ttf", ".eot", ".svg")),
+}
+# The widget manager finds its fonts next to where require.js thinks its modules live; point those
+# module names at the vendor folder so the fonts load from the site, not from a path under each page.
+WIDGET_PATHS_JS = """(function () {
+  var here = new URL(".", document.currentScript.src).href.replace(/\\/$/, "");
+  require.config({paths: {"@jupyter-widgets/html-manager/dist": here, "@jupyter-widgets": here}});
+})();
+"""
 
 # Runs papermill in a child process so that the kernel's peak memory can be read from its rusage.
 _RUNNER = """
@@ -108,13 +125,42 @@ def hide_injected_parameters(nb: dict) -> dict:
     return nb
 
 
+def _wanted(member: tarfile.TarInfo, folder: str, names: tuple[str, ...]) -> bool:
+    name = member.name[len(folder):] if member.name.startswith(folder) else ""
+    return member.isfile() and "/" not in name and any(name == n or (n[0] == "." and name.endswith(n)) for n in names)
+
+
+def vendor_js() -> list[Path]:
+    """Fetch the widget manager and require.js from npm into ``notebooks/_vendor`` (once; needs the registry)."""
+    done = VENDOR / ".done"
+    if not done.exists():
+        VENDOR.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["npm", "pack", *VENDOR_PACKAGES, "--silent", "--pack-destination", tmp],
+                           check=True, capture_output=True)
+            for tarball in Path(tmp).glob("*.tgz"):
+                with tarfile.open(tarball) as tar:
+                    for member in tar.getmembers():
+                        if any(_wanted(member, folder, names) for folder, names in VENDOR_PACKAGES.values()):
+                            (VENDOR / Path(member.name).name).write_bytes(tar.extractfile(member).read())
+        done.touch()
+    return sorted(p for p in VENDOR.iterdir() if p.name != ".done")
+
+
 def build_site(mode: str) -> Path:
     """Build the HTML site from the executed copies of ``mode``; returns the path of index.html."""
     stage = BUILD / "stage"
     if stage.exists():
         shutil.rmtree(stage)
-    ignore = shutil.ignore_patterns("_build", ".ipynb_checkpoints", "*.ipynb")
+    ignore = shutil.ignore_patterns("_build", "_vendor", ".ipynb_checkpoints", "*.ipynb")
     shutil.copytree(NOTEBOOKS, stage, ignore=ignore)
+    if not (VENDOR / ".done").exists():
+        raise FileNotFoundError(f"{VENDOR} is empty: run `make setup` (python -m mi_widgets.book --vendor) to fetch "
+                                "the widget manager and require.js from npm")
+    # Not under _static: Jupyter Book would load every script there on every page.
+    site_vendor = stage / "_site_extra" / "vendor"
+    shutil.copytree(VENDOR, site_vendor, ignore=shutil.ignore_patterns(".done"))
+    (site_vendor / "widget-paths.js").write_text(WIDGET_PATHS_JS)
     for src in notebook_paths():
         executed = executed_path(src, mode)
         if not executed.exists():
@@ -151,7 +197,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--execute", action="store_true", help="execute every notebook before building")
     parser.add_argument("--smoke", action="store_true", help="smoke-mode parameters (seconds per notebook)")
+    parser.add_argument("--vendor", action="store_true", help="only fetch the site's JavaScript from npm")
     args = parser.parse_args()
+    if args.vendor:
+        print("\n".join(str(p) for p in vendor_js()))
+        return
     mode = "smoke" if args.smoke else "full"
     if args.execute:
         execute_all(args.smoke)

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from mi_widgets.progress import progress_bar
@@ -257,6 +257,8 @@ class TrainSettings:
     aux_coeff: float = 1 / 32
     dead_after: int = 1_000_000
     """A latent that has not fired for this many tokens counts as dead for the auxiliary loss."""
+    resample_at: tuple[float, ...] = ()
+    """Fractions of the run (e.g. (0.25, 0.5)) at which dead latents restart on the worst-explained rows."""
     shuffle: bool = True
     seed: int = 0
     progress: bool = True
@@ -271,10 +273,44 @@ class TrainResult:
     aux: list[float]
     seconds: float
     tokens: int
+    resampled: list[int] = field(default_factory=list)
+    """Latents restarted at each resampling step."""
 
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds
+
+
+@torch.no_grad()
+def resample_dead(sae: Dictionary, opt: torch.optim.Optimizer, dead: Bool[Tensor, "width"],
+                  xb: Float[Tensor, "batch d_in"], err: Float[Tensor, "batch target"],
+                  gen: torch.Generator) -> Int[Tensor, "restarted"]:
+    """Restart ``dead`` latents on rows of the batch the dictionary explains worst; returns their indices.
+
+    Rows are drawn with probability proportional to their squared error. A restarted latent's decoder
+    row points along what that row misses (``-err``); its encoder row reads the same direction (an SAE)
+    or the row's input (a transcoder). A TopK latent only fires if it beats the live ones, so its
+    encoder row gets the live rows' mean norm; a ReLU latent starts at a fifth of it (Bricken et al.).
+    Adam's moments for those rows are cleared so the old gradients do not drag them back.
+    """
+    latents = torch.nonzero(dead).flatten()
+    n = min(len(latents), len(xb))
+    if n == 0:
+        return latents
+    latents = latents[torch.randperm(len(latents), generator=gen)[:n]]
+    rows = torch.multinomial(err.pow(2).sum(-1) + 1e-12, n, replacement=False, generator=gen)
+    missing = F.normalize(-err[rows], dim=-1)
+    reads = missing if not sae.cfg.is_transcoder else F.normalize(sae._centre(xb[rows]), dim=-1)
+    live = ~dead
+    norm = sae.W_enc[live].norm(dim=-1).mean() if live.any() else torch.tensor(1.0)
+    sae.W_dec[latents] = missing
+    sae.W_enc[latents] = reads * norm * (1.0 if sae.cfg.kind == "topk" else 0.2)
+    sae.b_enc[latents] = 0.0
+    for param in (sae.W_dec, sae.W_enc, sae.b_enc):
+        for moment in opt.state.get(param, {}).values():
+            if torch.is_tensor(moment) and moment.shape[:1] == param.shape[:1] and moment.dim() > 0:
+                moment[latents] = 0.0
+    return latents
 
 
 def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: TrainSettings,
@@ -303,12 +339,13 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
     opt = torch.optim.Adam(sae.parameters(), lr=settings.lr, betas=(0.9, 0.999))
     steps = settings.tokens // settings.batch_size
     since_fired = torch.zeros(cfg.width, dtype=torch.long)
+    resample_steps = {int(f * steps) for f in settings.resample_at if 0 < f < 1}
     result = TrainResult(steps, [], [], 0.0, steps * settings.batch_size)
     order = torch.arange(len(x))
     pos = len(x)  # forces a (re)shuffle on the first step
     start = time.perf_counter()
     sae.train()
-    for _ in progress_bar(range(steps), desc="training dictionary", unit="step", disable=not settings.progress):
+    for step in progress_bar(range(steps), desc="training dictionary", unit="step", disable=not settings.progress):
         if pos + settings.batch_size > len(x):
             order = torch.randperm(len(x), generator=gen) if settings.shuffle else order
             pos = 0
@@ -345,6 +382,10 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if step in resample_steps:
+            restarted = resample_dead(sae, opt, since_fired > settings.dead_after, xb, err.detach(), gen)
+            result.resampled.append(len(restarted))
+            since_fired[restarted] = 0
         sae.normalise_decoder()
         result.mse.append(err.detach().pow(2).sum(-1).mean().item() / cfg.target_dim)
         result.aux.append(float(aux.detach()))

@@ -118,3 +118,25 @@ def test_bad_input_gets_clear_errors(tmp_path):
     (tmp_path / "d" / "config.json").write_text(json.dumps({**meta, "format": "other"}))
     with pytest.raises(ValueError, match="unknown format"):
         Dictionary.load(tmp_path / "d")
+
+
+@pytest.mark.parametrize("transcoder", [False, True])
+def test_resampling_restarts_dead_latents_where_the_error_is(transcoder):
+    data = SparseFeatureData(d=16, n_features=64, active=2, seed=2)
+    x = data.sample(20_000)
+    y = x @ torch.randn(16, 12, generator=torch.Generator().manual_seed(0)) if transcoder else None
+    sae = Dictionary(DictConfig(d_in=16, width=128, k=3, d_out=12 if transcoder else None), seed=0)
+    def kill(sae):  # latents 0-39 never reach the top 3: dead from the start
+        sae.b_enc.data[:40].fill_(-100.0)
+
+    kill(sae)
+    settings = TrainSettings(tokens=50_000, batch_size=500, progress=False, aux_k=0, dead_after=5_000)
+    without = train_dictionary(sae, x, settings, y)
+    assert without.resampled == [] and (sae.encode(x[:5000]) > 0).any(0)[:40].sum() == 0
+
+    sae = Dictionary(DictConfig(d_in=16, width=128, k=3, d_out=12 if transcoder else None), seed=0)
+    kill(sae)
+    result = train_dictionary(sae, x, TrainSettings(**{**settings.__dict__, "resample_at": (0.3,)}), y)
+    assert result.resampled and result.resampled[0] >= 40
+    assert (sae.encode(x[:5000]) > 0).any(0)[:40].sum() >= 30, "restarted latents fire again"
+    assert torch.allclose(sae.W_dec.norm(dim=-1), torch.ones(128), atol=1e-5)

@@ -86,7 +86,7 @@ def test_every_page_loads_offline_without_errors(site, browser):
         # Every figure and widget rendering on the page has drawn something.
         empty_images = seen["page"].eval_on_selector_all("article img", "els => els.filter(e => !(e.naturalWidth > 0)).length")
         empty_views = seen["page"].eval_on_selector_all(
-            ".mi-attention, .mi-story", "els => els.filter(e => e.getBoundingClientRect().height < 5 || !e.innerHTML.trim()).length")
+            ".mi-attention, .mi-story, .mi-tokens, .mi-dashboard, .mi-lens", "els => els.filter(e => e.getBoundingClientRect().height < 5 || !e.innerHTML.trim()).length")
         problems += [f"{rel}: {empty_images} images failed to load"] if empty_images else []
         problems += [f"{rel}: {empty_views} widget renderings are empty"] if empty_views else []
         seen["page"].close()
@@ -101,6 +101,12 @@ def test_notebook_pages_show_their_figures_and_widgets(site, browser):
     page = _visit(browser, (site.parent / "00_start" / "00_start.html").as_uri())["page"]
     assert page.locator(".mi-attention").count() == 1
     assert page.locator(".mi-attention *").count() > 5, "circuitsvis drew the attention view"
+    page.close()
+    # A live ipywidget: the vendored widget manager (no CDN) draws its saved state, dashboard included.
+    page = _visit(browser, (site.parent / "10_dictionaries" / "10_dictionaries.html").as_uri())["page"]
+    assert page.locator(".mi-dashboard").count() >= 3, "the static dashboards"
+    page.wait_for_selector(".jupyter-widgets input", timeout=10_000)
+    assert page.locator(".jupyter-widgets .mi-dashboard").count() == 1, "the widget manager drew the live dashboard"
     page.close()
 
 
