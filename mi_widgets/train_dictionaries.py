@@ -7,8 +7,8 @@ What ships, in ``data/dictionaries/<model>/<name>/`` (weights, config with metri
 - ``resid0`` .. ``resid3``: TopK SAEs (width 2048, k 16) on the residual stream after each block;
 - ``resid2-w512`` and ``resid2-w8192``: the same site at two more widths, for feature splitting;
 - ``final``: an SAE on the normalised residual right before the unembedding, its k and learning
-  rate chosen by a sweep on the spliced-in loss (not on FVU: at that site a small reconstruction error
-  moves the logits directly, so FVU is a poor guide); the sweep is saved with it;
+  rate chosen by a sweep on the spliced-in loss, the quantity that matters right before the logits
+  (on the shipped sweep FVU ranks the runs almost the same way: notebooks/40_lens); the sweep is saved with it;
 - ``mlp0-tc`` .. ``mlp3-tc``: TopK transcoders (MLP input -> MLP output) with a linear skip path.
 Plus ``frontier.json``: L0 and FVU over k for ``resid2`` (the frontier the cards report).
 """

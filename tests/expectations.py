@@ -96,4 +96,98 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("shipped_sae_max_dead_fraction", 0.05),
         at_least("shipped_widest_sae_dead_fraction", 0.05),
     ],
+    "31_splitting/31_splitting.ipynb": [
+        # Toy model (planted parents, children = parent + modifier, modifiers shared across parents):
+        # the narrowest TopK SAE learns the parents and no children; the widest learns most children,
+        # which first reach one half at width 64 or more.
+        at_least("toy_parents_at_narrowest", 0.75, smoke=0.5),
+        at_most("toy_children_at_narrowest", 0.1, smoke=0.2),
+        at_least("toy_children_at_widest", 0.6, smoke=0.5),
+        Claim("toy_split_width", 64, 256),
+        # Before splitting, a middle width learns the modifiers as latents of their own; at the widest
+        # they fade into the children.
+        at_least("toy_modifier_latents_peak", 0.5),
+        Claim("toy_modifier_latents_peak_width", 16, 128),
+        at_most("toy_modifier_latents_at_widest", 0.5),
+        # Matching by decoder cosine and co-activation puts children under their true parent.
+        at_least("toy_family_parent_agreement", 0.9, smoke=0.8),
+        # Deltas (child minus parent) recur across families; random directions with the same covariance do not.
+        at_least("toy_recurrence", 0.25, smoke=0.2),
+        at_most("toy_recurrence_null", 0.1, smoke=0.15),
+        # NMF of the deltas recovers most planted modifiers at cosine > 0.9; on the nulls it recovers none,
+        # and its components reach deltas of several families more often than the null's.
+        at_least("toy_nmf_recovered", 0.5),
+        at_most("toy_nmf_recovered_null", 0.17),
+        at_least("toy_nmf_shared_components", 0.5),
+        at_most("toy_nmf_shared_components_null", 0.5),
+        # The same over several toy seeds (one in smoke mode), worst case.
+        at_least("toy_seeds", 4, smoke=1),
+        at_least("toy_seeds_children_at_widest_min", 0.5),
+        at_least("toy_seeds_recurrence_min", 0.2),
+        at_most("toy_seeds_recurrence_null_max", 0.15),
+        at_least("toy_seeds_nmf_recovered_min", 0.5),
+        at_most("toy_seeds_nmf_recovered_null_max", 0.17),
+        # Shipped SAEs on blocks.2.hook_resid_post: the 8192-wide one has many dead latents (known issue),
+        # the 512-wide one almost none; 512 -> 8192 gives hundreds of split families.
+        at_most("real_dead_fraction_narrow", 0.01),
+        at_least("real_dead_fraction_wide", 0.15),
+        at_least("real_families", 100, smoke=50),
+        # Negative result: no modifier direction recurs across real families. Almost no delta has a
+        # cross-family partner within cosine 0.8, the mean best match beats the matched null by under
+        # 0.05, no NMF component reaches two families, and children sharing a context (the same
+        # over-represented previous token) in different families have deltas at mean cosine under 0.15.
+        at_most("real_recurrence", 0.02, smoke=0.05),
+        Claim("real_best_cosine_excess", 0.0, 0.05),
+        at_most("real_star_partner_cosine", 0.8),
+        # The one best cross-family pair is two children of the same token under two different parents.
+        is_true("real_star_pair_same_token"),
+        at_most("real_nmf_shared_components", 0.1),
+        at_most("real_nmf_component_best_cosine_mean", 0.8),
+        at_least("real_same_context_pairs", 100, smoke=20),
+        at_most("real_same_context_cosine", 0.15, smoke=0.2),
+    ],
+    "40_lens/40_lens.ipynb": [
+        # Logit lens: KL from the output falls block by block; recomputing the final norm beats freezing it
+        # at every reading but the embeddings, where the frozen scale wins.
+        is_true("lens_kl_falls_with_depth"),
+        Claim("lens_frozen_wins", 1, 1),
+        is_true("lens_frozen_wins_embed"),
+        at_most("kl_recompute_block2", 0.6, smoke=0.8),
+        # The pre-unembed SAE's sweep (from its config): the shipped k/lr is the sweep's best; k 16 loses
+        # >= 1.2x the loss of k 32; FVU and spliced loss rank the runs alike (Spearman >= 0.8).
+        is_true("final_sweep_best_is_shipped"),
+        at_least("final_sweep_k16_over_k32", 1.2),
+        at_least("final_sweep_fvu_loss_spearman", 0.8),
+        # Spliced in, `final` costs under 0.6x (shipped) / 0.8x (recomputed here) resid3's loss increase.
+        at_most("final_over_last_loss_increase", 0.6),
+        at_most("final_over_last_loss_increase_here", 0.8, smoke=1.0),
+        at_most("final_fvu_here", 0.1, smoke=0.15),
+        # Class enrichment beats isotropic random directions (margin, share above the null's 95th pct)...
+        at_least("enrich_margin_isotropic", 0.4, smoke=0.3),
+        at_least("enrich_share_above_isotropic95", 0.08, smoke=0.07),
+        at_least("labelled_classes_promoted", 10),
+        # ...negative result: not random directions with the activations' covariance.
+        at_most("enrich_margin_covariance", 0.0),
+        at_most("enrich_share_above_covariance95", 0.05, smoke=0.06),
+        # Negative result, per layer: the plain logit lens predicts the measured ablation effect better than
+        # the best pre-unembed reading (correlation gap below zero), and the lens beats the direct pre-unembed
+        # reading on most ablations.
+        at_most("preunembed_minus_lens_L0", -0.03, smoke=0.05),
+        at_most("preunembed_minus_lens_L1", -0.03, smoke=0.05),
+        at_most("preunembed_minus_lens_L2", -0.03, smoke=0.05),
+        at_least("lens_beats_preunembed_share", 0.8, smoke=0.6),
+        at_least("r_lens_L0", 0.4, smoke=0.3),
+        at_least("r_lens_L1", 0.4, smoke=0.3),
+        at_least("r_lens_L2", 0.4, smoke=0.3),
+        # Even `final` on the measured change of its input correlates weakly with the logit change.
+        at_most("r_preunembed_ceiling_L0", 0.6, smoke=0.75),
+        at_most("r_preunembed_ceiling_L1", 0.6, smoke=0.75),
+        at_most("r_preunembed_ceiling_L2", 0.6, smoke=0.75),
+        # The second-order path through frozen attention changes the window correlation little; letting
+        # later MLPs react (patterns frozen) raises it at every layer.
+        Claim("attention_gain_window_L0", -0.02, 0.05, smoke=(-0.05, 0.1)),
+        Claim("attention_gain_window_L1", -0.02, 0.05, smoke=(-0.05, 0.1)),
+        Claim("attention_gain_window_L2", -0.02, 0.05, smoke=(-0.05, 0.1)),
+        at_least("frozen_blocks_gain_min", 0.02, smoke=0.0),
+    ],
 }

@@ -1,7 +1,8 @@
 """Logit-lens view: layers x positions, each cell the top predicted next token and its probability.
 
-Hover a cell for the top five. Static escaped HTML; `LogitLensView.widget` adds a prompt box and a
-choice of how the final norm is applied (see `mi_widgets.lens`).
+Hover a cell for the top five; the last column is each layer's mean KL divergence from the model's output
+over the shown positions. Static escaped HTML; `LogitLensView.widget` adds a prompt box and a choice of
+how the final norm is applied (see `mi_widgets.lens`; ``notebooks/40_lens`` measures which is better).
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ class LogitLensView:
         prompt, norm = prompt or self.prompt, norm or self.norm
         tokens = self.model.to_tokens(prompt)[0]
         probs = logit_lens(self.model, tokens, norm=norm)[:, -self.last:]  # [layers, pos, vocab]
+        logp = probs.clamp_min(1e-30).log()
+        kl = (probs[-1] * (logp[-1] - logp)).sum(-1).mean(-1)  # [layers]: KL(output || layer), shown positions
         shown = tokens[-self.last:].tolist()
         decode = lambda i: self.model.tokenizer.decode([i])  # noqa: E731
         head = "".join(f'<th style="font-weight:normal;padding:2px 4px;white-space:pre">{html.escape(decode(t))}</th>'
-                       for t in shown)
+                       for t in shown) + '<th style="font-weight:normal;padding:2px 6px">KL</th>'
         rows = []
         values, ids = probs.topk(self.top, dim=-1)
         for layer in range(probs.shape[0]):
@@ -40,10 +43,12 @@ class LogitLensView:
                              f'padding:2px 4px;white-space:pre;font-family:monospace">'
                              f'{html.escape(decode(ids[layer, pos, 0].item()))}</td>')
             label = "embed" if layer == 0 else f"after {layer - 1}"
+            cells.append(f'<td style="padding:2px 6px;color:#555">{kl[layer].item():.2f}</td>')
             rows.append(f'<tr><th style="text-align:right;padding-right:6px">{label}</th>{"".join(cells)}</tr>')
         return (f'<div class="mi-lens" style="font-size:12px;overflow-x:auto">'
                 f'<div style="font-family:sans-serif;color:#555">top next-token prediction read from each layer '
-                f'(final norm: {html.escape(norm)}); colour: its probability; hover for the top {self.top}</div>'
+                f'(final norm: {html.escape(norm)}); colour: its probability; hover for the top {self.top}; '
+                f'KL: mean divergence of the model output from this layer\'s reading, in nats</div>'
                 f'<table style="border-collapse:collapse"><tr><th></th>{head}</tr>{"".join(rows)}</table></div>')
 
     def _repr_html_(self) -> str:
