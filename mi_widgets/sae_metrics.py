@@ -8,6 +8,7 @@ not trained on, is left untouched in both interventions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -78,16 +79,21 @@ class SpliceStats:
         return {**asdict(self), "loss_increase": self.loss_increase, "loss_recovered": self.loss_recovered}
 
 
-def _splice_hooks(sae: Dictionary, mode: str) -> list:
-    """Forward hooks that put the reconstruction (``mode="splice"``) or zeros (``"zero"``) at the output hook."""
+Reconstruct = Callable[[Float[Tensor, "batch pos d_in"]], Float[Tensor, "batch pos target"]]
+"""What to splice in, given the activation at the dictionary's input hook (default: ``sae`` itself)."""
+
+
+def _splice_hooks(sae: Dictionary, mode: str, reconstruct: Reconstruct | None = None) -> list:
+    """Forward hooks that put ``reconstruct(x)`` (``mode="splice"``) or zeros (``"zero"``) at the output hook."""
     hook_in, hook_out = sae.cfg.hook_in, sae.cfg.hook_out or sae.cfg.hook_in
+    rebuild = reconstruct or sae
     seen: dict[str, Tensor] = {}
 
     def remember(act, hook):
         seen["x"] = act
 
     def replace(act, hook):
-        new = torch.zeros_like(act) if mode == "zero" else sae(seen.get("x", act))
+        new = torch.zeros_like(act) if mode == "zero" else rebuild(seen.get("x", act))
         new[:, 0] = act[:, 0]  # BOS stays as it was
         return new
 
@@ -95,18 +101,38 @@ def _splice_hooks(sae: Dictionary, mode: str) -> list:
     return [(hook_in, remember)] + hooks if hook_in != hook_out else hooks
 
 
-@torch.no_grad()
-def splice_stats(model, sae: Dictionary, tokens: Int[Tensor, "batch pos"], batch_size: int = 32) -> SpliceStats:
-    """Mean next-token loss of ``model`` clean, with ``sae`` spliced in at its hook, and zero-ablated there."""
+def _mean_loss(model, tokens: Int[Tensor, "batch pos"], hooks: list, batch_size: int) -> float:
+    total = 0.0
+    for i in range(0, len(tokens), batch_size):
+        batch = tokens[i: i + batch_size]
+        with model.hooks(fwd_hooks=hooks):
+            total += model(batch, return_type="loss").item() * len(batch)
+    return total / len(tokens)
+
+
+def _check_splice(model, sae: Dictionary) -> None:
     if not sae.cfg.hook_in:
         raise ValueError("this dictionary does not name its hook point (cfg.hook_in); set it to splice it in")
     check_hooks(model, [sae.cfg.hook_in] + ([sae.cfg.hook_out] if sae.cfg.hook_out else []))
-    totals = {"clean": 0.0, "splice": 0.0, "zero": 0.0}
-    for i in range(0, len(tokens), batch_size):
-        batch = tokens[i: i + batch_size]
-        for mode in totals:
-            hooks = [] if mode == "clean" else _splice_hooks(sae, mode)
-            with model.hooks(fwd_hooks=hooks):
-                totals[mode] += model(batch, return_type="loss").item() * len(batch)
-    n = len(tokens)
-    return SpliceStats(totals["clean"] / n, totals["splice"] / n, totals["zero"] / n)
+
+
+@torch.no_grad()
+def splice_stats(model, sae: Dictionary, tokens: Int[Tensor, "batch pos"], batch_size: int = 32,
+                 reconstruct: Reconstruct | None = None) -> SpliceStats:
+    """Mean next-token loss of ``model`` clean, with ``sae`` spliced in at its hook, and zero-ablated there.
+
+    ``reconstruct`` replaces the dictionary's own reconstruction in the spliced run: e.g. a function
+    that encodes, edits the latent codes and decodes (`mi_widgets.geometry.pc_ablated`).
+    """
+    _check_splice(model, sae)
+    clean = _mean_loss(model, tokens, [], batch_size)
+    spliced = _mean_loss(model, tokens, _splice_hooks(sae, "splice", reconstruct), batch_size)
+    return SpliceStats(clean, spliced, _mean_loss(model, tokens, _splice_hooks(sae, "zero"), batch_size))
+
+
+@torch.no_grad()
+def spliced_loss(model, sae: Dictionary, tokens: Int[Tensor, "batch pos"], batch_size: int = 32,
+                 reconstruct: Reconstruct | None = None) -> float:
+    """The spliced run of `splice_stats` alone: mean loss with ``reconstruct`` (default ``sae``) at the hook."""
+    _check_splice(model, sae)
+    return _mean_loss(model, tokens, _splice_hooks(sae, "splice", reconstruct), batch_size)

@@ -96,6 +96,66 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("shipped_sae_max_dead_fraction", 0.05),
         at_least("shipped_widest_sae_dead_fraction", 0.05),
     ],
+    "30_geometry/30_geometry.ipynb": [
+        # PCA of SAE codes: the share of the smallest principal components that can be projected out of the
+        # codes (decoded, spliced in) with the loss rising by at most 10% of the SAE's own loss gap.
+        Claim("ablatable_fraction_resid2_w512", 0.08, 0.3, smoke=(0.02, 0.5)),
+        Claim("ablatable_fraction_resid2", 0.15, 0.45, smoke=(0.02, 0.6)),
+        # On blocks.2 the share rises with width (512 -> 2048 -> 8192); the widest allows the most.
+        is_true("ablatable_rises_with_width"),
+        at_least("width_family_ablatable_widest", 0.35, smoke=0.02),
+        Claim("ablatable_fraction_min", 0.08, 0.3, smoke=(0.02, 0.5)),
+        Claim("ablatable_fraction_max", 0.35, 0.7, smoke=(0.02, 0.7)),
+        # Negative result: across the 7 SAEs the ablatable share does not rise with FVU (the seed's
+        # hypothesis: more droppable components = worse SAE), so it fails as a quality metric here...
+        at_most("rho_ablatable_fvu", 0.3, smoke=1.0),
+        Claim("spectrum_metric_supported", 0, 0),
+        # ...while the participation ratio (share of width) does rank SAEs like FVU (a lead: 7 SAEs).
+        at_least("rho_participation_fvu", 0.5, smoke=-1.0),
+        at_most("rho_participation_fvu_p", 0.05, smoke=1.0),
+        # Number words and digits lie in order along PC1 of their mean residuals (Bonferroni over 6 spaces).
+        at_least("number_words_max_line", 0.85, smoke=0.6),
+        at_most("number_words_max_line_p", 0.0083, smoke=0.05),
+        at_least("digits_max_line", 0.8, smoke=0.5),
+        at_most("digits_max_line_p", 0.0083, smoke=0.05),
+        # Negative result: days are on no ordered circle in any space (embedding, resid0-3, unembedding).
+        at_least("days_max_circle_p", 0.0083, smoke=0.0),
+        at_most("days_in_order_spaces", 0, smoke=6),
+        # Months: significantly circle-aligned in the unembedding, but never in exact calendar order.
+        at_most("months_max_circle_p", 0.0083, smoke=0.05),
+        at_least("months_max_circle", 0.6, smoke=0.3),
+        at_most("months_in_order_spaces", 0, smoke=6),
+        # Categories in resid2: words sit with their top-level category; animals of each kind look like
+        # the other animals (superset); the kinds (mammal/bird/insect) separate only weakly.
+        at_least("top_level_accuracy", 0.8, smoke=0.5),
+        at_least("superset_transfer", 0.9, smoke=0.6),
+        Claim("kind_accuracy", 0.4, 0.65, smoke=(0.2, 0.9)),
+        at_most("kind_accuracy_raw", 0.6, smoke=0.9),
+        at_most("kind_accuracy_max_layer", 0.7, smoke=0.9),
+        at_most("kind_offset_relative_norm_max", 0.5, smoke=1.0),
+        at_most("kind_offset_abs_cos_max", 0.25, smoke=0.5),
+        # An SAE latent stands for "animal": high precision, the decoder closest of all latents to the
+        # animal mean direction. Negative result: no latent stands for birds (or any one kind).
+        at_least("animal_latent_f1", 0.6, smoke=0.4),
+        at_least("animal_latent_precision", 0.9, smoke=0.6),
+        at_least("animal_latent_decoder_cos", 0.5, smoke=0.3),
+        at_most("animal_latent_latents_closer", 2, smoke=20),
+        at_most("bird_latent_f1", 0.8, smoke=0.9),
+        at_most("kind_latent_max_f1", 0.8, smoke=1.0),
+        # Blocks: co-activation clusters hold far more co-activation than time-shifted null data; decoder
+        # directions are (slightly) more alike inside them; they align with word categories above chance...
+        at_least("coact_within_share", 0.25, smoke=0.2),
+        at_most("coact_within_share_null", 0.15, smoke=0.2),
+        at_least("decoder_cos_within_minus_between", 0.02, smoke=0.01),
+        at_most("decoder_cos_within_minus_between_p", 0.01, smoke=0.1),
+        at_least("blocks_category_ami", 0.1, smoke=0.05),
+        at_most("blocks_category_ami_p", 0.01, smoke=0.1),
+        # ...but negative result: the decoder geometry alone barely has blocks (against random directions
+        # with the activations' covariance), and its blocks do not match categories.
+        at_most("decoder_within_share", 0.2, smoke=0.3),
+        at_most("decoder_within_share_null", 0.15, smoke=0.2),
+        at_most("geometry_blocks_category_ami", 0.15, smoke=0.2),
+    ],
     "31_splitting/31_splitting.ipynb": [
         # Toy model (planted parents, children = parent + modifier, modifiers shared across parents):
         # the narrowest TopK SAE learns the parents and no children; the widest learns most children,
