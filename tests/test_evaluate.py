@@ -84,3 +84,38 @@ def test_token_losses_match_continuation_scores(model):
     assert losses.sum().item() == pytest.approx(-total.item(), abs=1e-3)
     with pytest.raises(ValueError, match="empty"):
         token_losses(model, ["ok", ""])
+
+
+def test_token_scores_match_plain_passes_with_prefixes_shared(model):
+    from mi_widgets.evaluate import token_scores
+
+    rows = [[0, 5, 6, 7, 8, 9], [0, 5, 6], [0, 11, 12], [0, 5, 6, 7], [0, 11, 12], [0]]
+    scores = token_scores(model, rows, batch_size=2, also=[[], [(2, 40)], [], [], [(0, 3), (1, 4)], []])
+    for row, sc in zip(rows, scores):
+        lp = model(torch.tensor([row])).log_softmax(-1)[0]
+        want = lp[:-1].gather(-1, torch.tensor(row[1:])[:, None])[:, 0]
+        torch.testing.assert_close(sc.logprobs, want, rtol=1e-4, atol=1e-4)
+        want_ranks = (lp[:-1] > want[:, None]).sum(-1) + 1
+        assert sc.ranks.tolist() == want_ranks.tolist()
+    lp = model(torch.tensor([rows[4]])).log_softmax(-1)[0]
+    torch.testing.assert_close(scores[4].also, torch.stack([lp[0, 3], lp[1, 4]]), rtol=1e-4, atol=1e-4)
+    assert scores[1].also.shape == (1,) and scores[0].also.shape == (0,)
+    skipped = token_scores(model, rows[:2], first=[3, 0])
+    assert torch.isnan(skipped[0].logprobs[:3]).all() and (skipped[0].ranks[:3] == 0).all()
+    torch.testing.assert_close(skipped[0].logprobs[3:], scores[0].logprobs[3:], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(skipped[1].logprobs, scores[1].logprobs, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="outside the row"):
+        token_scores(model, [[0, 1]], also=[[(2, 1)]])
+    with pytest.raises(ValueError, match="window"):
+        token_scores(model, [[0] * (model.cfg.n_ctx + 1)])
+
+
+def test_text_scores_agree_with_target_logprobs(model):
+    from mi_widgets.evaluate import text_scores
+
+    ids = [0] + torch.randint(1, model.cfg.d_vocab, (150,), generator=torch.Generator().manual_seed(0)).tolist()
+    sc = text_scores(model, [ids, ids[:20]])
+    lp = target_logprobs(model, [ids])[0]
+    want = lp.gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]
+    torch.testing.assert_close(sc[0].logprobs, want, rtol=1e-4, atol=1e-4)
+    assert len(sc[1].logprobs) == 19 and (sc[0].ranks >= 1).all()

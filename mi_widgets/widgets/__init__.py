@@ -2,8 +2,9 @@
 
 from mi_widgets.widgets.attention import attention_view
 from mi_widgets.widgets.dashboard import feature_dashboard
+from mi_widgets.widgets.eval_browser import eval_browser
 from mi_widgets.widgets.lens_view import logit_lens_view
 from mi_widgets.widgets.story import story_view
 from mi_widgets.widgets.tokens import token_view
 
-__all__ = ["attention_view", "feature_dashboard", "logit_lens_view", "story_view", "token_view"]
+__all__ = ["attention_view", "eval_browser", "feature_dashboard", "logit_lens_view", "story_view", "token_view"]

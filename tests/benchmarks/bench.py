@@ -95,6 +95,29 @@ def bench_dashboard() -> list[str]:
             f"**max {max(times):.3f} s** (bar: < 0.5 s).", ""]
 
 
+def bench_batched_eval() -> list[str]:
+    """Scoring capability-task items in batches against scoring the same items one by one."""
+    from mi_widgets.stories import CAPABILITIES
+    from mi_widgets.tasks import load_tasks, score_task
+
+    items = load_tasks(CAPABILITIES).groupby("task").head(30).reset_index(drop=True)
+    lines = ["## Batched evaluation of capability tasks", "",
+             f"{len(items)} held-out items of `data/tasks` (the first 30 of each of the {len(CAPABILITIES)} tasks, "
+             "with their wrong answers), scored by `mi_widgets.tasks.score_task` once with the default batching "
+             "(rows sorted by length, prefixes shared) and once item by item; both paths unembed only the answer "
+             "positions and the 24 before them.", "",
+             "| model | one by one s | batched s | items/s batched | speed-up |", "| --- | ---: | ---: | ---: | ---: |"]
+    ratios = []
+    for name in ("stories-attn-1l", "stories-gelu-4l"):
+        model = mw.load_model(name)
+        score_task(model, items.head(8))  # warm-up
+        one = best_of(lambda: [score_task(model, items.iloc[[i]]) for i in range(len(items))], 1)
+        batched = best_of(lambda: score_task(model, items), 3)
+        ratios.append(one / batched)
+        lines.append(f"| {name} | {one:.2f} | {batched:.2f} | {len(items) / batched:,.0f} | {one / batched:.1f}x |")
+    return lines + ["", f"**Smallest speed-up: {min(ratios):.1f}x** (bar: >= 10x).", ""]
+
+
 def skinny_peak(batch: int = 4096, d_in: int = 128, width: int = 2048) -> float:
     """GFLOP/s of the SAE encoder's matmul shape ([batch, d_in] @ [d_in, width])."""
     a, b = torch.randn(batch, d_in), torch.randn(d_in, width)
@@ -191,7 +214,8 @@ def main() -> None:
               f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
               f"{torch.get_num_threads()} threads, torch {torch.__version__}. "
               f"fp32 matmul peak: {matmul_peak():.0f} GFLOP/s.", ""]
-    RESULTS.write_text("\n".join(header + bench_models() + [""] + bench_harvest() + bench_dashboard() + bench_sae()) + "\n")
+    RESULTS.write_text("\n".join(header + bench_models() + [""] + bench_harvest() + bench_dashboard() + bench_batched_eval()
+                             + bench_sae()) + "\n")
     print(RESULTS.read_text())
 
 
