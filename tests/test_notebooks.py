@@ -56,3 +56,15 @@ def test_notebook_runs_and_holds_its_claims(path, run_table):
     found = read_records(str(run.output))
     failures = [msg for claim in EXPECTATIONS[rel] if (msg := claim.check(found, smoke=True))]
     assert not failures, f"{rel} does not hold its claims: {failures}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_full_run_holds_its_claims(path):
+    """The copy `make book` executed with full parameters holds the full (not smoke) bounds."""
+    rel = str(path.relative_to(NOTEBOOKS))
+    full = executed_path(path, "full")
+    if not full.exists() or full.stat().st_mtime < path.stat().st_mtime:
+        pytest.skip(f"no full run of {rel} newer than the notebook: run `make book` first")
+    found = read_records(str(full))
+    failures = [msg for claim in EXPECTATIONS[rel] if (msg := claim.check(found, smoke=False))]
+    assert not failures, f"{rel} (full run) does not hold its claims: {failures}"
