@@ -29,7 +29,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 # The widget manager and require.js for pages with live widgets, from npm (the site never asks a CDN).
-$(VENDOR): | $(STAMP)
+$(VENDOR): mi_widgets/book.py | $(STAMP)
 	$(BIN)/python -m mi_widgets.book --vendor >/dev/null
 
 # Debian's Chromium for the browser test of the built site (Playwright drives it; its own download

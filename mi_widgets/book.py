@@ -28,12 +28,16 @@ NOTEBOOKS = ROOT / "notebooks"
 BUILD = NOTEBOOKS / "_build"
 KERNEL = "mi-workbook"
 VENDOR = NOTEBOOKS / "_vendor"
-# What a page with live ipywidgets loads, served by the site itself: require.js, then the widget
-# manager with the font files its stylesheet names. Fetched from npm by `make setup`, never committed.
-# Each package: (folder in the tarball, file names wanted; a name starting with "." is a suffix).
-VENDOR_PACKAGES = {
-    "requirejs@2.3.8": ("package/", ("require.js",)),
-    "@jupyter-widgets/html-manager@1.0.15": ("package/dist/", ("embed-amd.js", ".woff2", ".woff", ".ttf", ".eot", ".svg")),
+# What a page with live ipywidgets or formulas loads, served by the site itself: require.js, the widget
+# manager with the font files its stylesheet names, MathJax. Fetched from npm by `make setup`, never
+# committed. A wanted name starting with "." is a suffix.
+VENDOR_PACKAGES = {  # package: [(folder in its tarball, file names wanted, folder under notebooks/_vendor)]
+    "requirejs@2.3.8": [("package/", ("require.js",), "")],
+    "@jupyter-widgets/html-manager@1.0.15": [
+        ("package/dist/", ("embed-amd.js", ".woff2", ".woff", ".ttf", ".eot", ".svg"), "")],
+    # Pages with formulas: MathJax and the fonts its CommonHTML output loads from beside the script.
+    "mathjax@3.2.2": [("package/es5/", ("tex-mml-chtml.js",), "mathjax"),
+                      ("package/es5/output/chtml/fonts/woff-v2/", (".woff",), "mathjax/output/chtml/fonts/woff-v2")],
 }
 # The widget manager finds its fonts next to where require.js thinks its modules live; point those
 # module names at the vendor folder so the fonts load from the site, not from a path under each page.
@@ -131,20 +135,24 @@ def _wanted(member: tarfile.TarInfo, folder: str, names: tuple[str, ...]) -> boo
 
 
 def vendor_js() -> list[Path]:
-    """Fetch the widget manager and require.js from npm into ``notebooks/_vendor`` (once; needs the registry)."""
-    done = VENDOR / ".done"
-    if not done.exists():
-        VENDOR.mkdir(exist_ok=True)
+    """Fetch the site's scripts from npm into ``notebooks/_vendor`` (once per package list; needs the registry)."""
+    done, wanted = VENDOR / ".done", "\n".join(VENDOR_PACKAGES)
+    if not done.exists() or done.read_text() != wanted:
+        shutil.rmtree(VENDOR, ignore_errors=True)
+        VENDOR.mkdir()
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run(["npm", "pack", *VENDOR_PACKAGES, "--silent", "--pack-destination", tmp],
                            check=True, capture_output=True)
             for tarball in Path(tmp).glob("*.tgz"):
                 with tarfile.open(tarball) as tar:
                     for member in tar.getmembers():
-                        if any(_wanted(member, folder, names) for folder, names in VENDOR_PACKAGES.values()):
-                            (VENDOR / Path(member.name).name).write_bytes(tar.extractfile(member).read())
-        done.touch()
-    return sorted(p for p in VENDOR.iterdir() if p.name != ".done")
+                        for folder, names, target in (f for files in VENDOR_PACKAGES.values() for f in files):
+                            if _wanted(member, folder, names):
+                                out = VENDOR / target / Path(member.name).name
+                                out.parent.mkdir(parents=True, exist_ok=True)
+                                out.write_bytes(tar.extractfile(member).read())
+        done.write_text(wanted)
+    return sorted(p for p in VENDOR.rglob("*") if p.is_file() and p.name != ".done")
 
 
 def build_site(mode: str) -> Path:
@@ -154,9 +162,10 @@ def build_site(mode: str) -> Path:
         shutil.rmtree(stage)
     ignore = shutil.ignore_patterns("_build", "_vendor", ".ipynb_checkpoints", "*.ipynb")
     shutil.copytree(NOTEBOOKS, stage, ignore=ignore)
-    if not (VENDOR / ".done").exists():
-        raise FileNotFoundError(f"{VENDOR} is empty: run `make setup` (python -m mi_widgets.book --vendor) to fetch "
-                                "the widget manager and require.js from npm")
+    done = VENDOR / ".done"
+    if not done.exists() or done.read_text() != "\n".join(VENDOR_PACKAGES):
+        raise FileNotFoundError(f"{VENDOR} is missing or out of date: run `make setup` (python -m mi_widgets.book "
+                                "--vendor) to fetch the site's scripts from npm")
     # Not under _static: Jupyter Book would load every script there on every page.
     site_vendor = stage / "_site_extra" / "vendor"
     shutil.copytree(VENDOR, site_vendor, ignore=shutil.ignore_patterns(".done"))
