@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 from tqdm.auto import tqdm
 
+from mi_widgets.plots import plotly_js_path
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = NOTEBOOKS / "_build"
@@ -170,6 +172,7 @@ def build_site(mode: str) -> Path:
     site_vendor = stage / "_site_extra" / "vendor"
     shutil.copytree(VENDOR, site_vendor, ignore=shutil.ignore_patterns(".done"))
     (site_vendor / "widget-paths.js").write_text(WIDGET_PATHS_JS)
+    shutil.copy(plotly_js_path(), site_vendor / "plotly.min.js")  # from the installed plotly package
     for src in notebook_paths():
         executed = executed_path(src, mode)
         if not executed.exists():

@@ -86,7 +86,7 @@ def test_every_page_loads_offline_without_errors(site, browser):
         # Every figure and widget rendering on the page has drawn something.
         empty_images = seen["page"].eval_on_selector_all("article img", "els => els.filter(e => !(e.naturalWidth > 0)).length")
         empty_views = seen["page"].eval_on_selector_all(
-            ".mi-attention, .mi-story, .mi-tokens, .mi-dashboard, .mi-lens", "els => els.filter(e => e.getBoundingClientRect().height < 5 || !e.innerHTML.trim()).length")
+            ".mi-attention, .mi-story, .mi-tokens, .mi-dashboard, .mi-lens, .mi-plotly", "els => els.filter(e => e.getBoundingClientRect().height < 5 || !e.innerHTML.trim()).length")
         problems += [f"{rel}: {empty_images} images failed to load"] if empty_images else []
         problems += [f"{rel}: {empty_views} widget renderings are empty"] if empty_views else []
         seen["page"].close()
@@ -107,6 +107,11 @@ def test_notebook_pages_show_their_figures_and_widgets(site, browser):
     assert page.locator(".mi-dashboard").count() >= 3, "the static dashboards"
     page.wait_for_selector(".jupyter-widgets input", timeout=10_000)
     assert page.locator(".jupyter-widgets .mi-dashboard").count() == 1, "the widget manager drew the live dashboard"
+    page.close()
+    # A plotly figure: plotly.js comes from the site's vendor folder and draws the figure.
+    page = _visit(browser, (site.parent / "30_geometry" / "30_geometry.html").as_uri())["page"]
+    page.wait_for_selector(".mi-plotly .main-svg", timeout=10_000)
+    assert page.locator(".mi-plotly .scatterlayer .point").count() >= 12, "one point per month"
     page.close()
 
 
