@@ -8,7 +8,8 @@ import re
 import pytest
 import torch
 
-from mi_widgets.widgets import attention_view
+from conftest import make_tiny_model
+from mi_widgets.widgets import attention_by_layer, attention_view
 from mi_widgets.widgets.attention import script_json
 
 HOSTILE = ["<img src=x onerror=alert(1)>", "</script><script>alert(2)</script>", "&amp;", '"quote"']
@@ -40,3 +41,15 @@ def test_shape_errors_are_clear():
         attention_view(["a", "b", "c"], torch.ones(2, 2))
     with pytest.raises(ValueError, match="head names"):
         attention_view(["a"], torch.ones(2, 1, 1), head_names=["only one"])
+
+
+def test_attention_by_layer_draws_the_chosen_layer_and_checks_input(tmp_path):
+    model = make_tiny_model(tmp_path)
+    view = attention_by_layer(model, "Once upon a time", layer=1)
+    assert view.patterns.shape[:2] == (model.cfg.n_layers, model.cfg.n_heads)
+    html = view._repr_html_()
+    assert '"L1H0"' in html and '"L0H0"' not in html and 'class="mi-attention"' in html
+    with pytest.raises(ValueError, match="layer must be in"):
+        attention_by_layer(model, "Once upon a time", layer=model.cfg.n_layers)
+    with pytest.raises(ValueError, match="non-empty prompt"):
+        attention_by_layer(model, "")

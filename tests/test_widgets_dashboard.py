@@ -70,3 +70,16 @@ def test_dashboard_widget_redraws(setup):
     picker, out = box.children
     picker.value = 3
     assert "Latent 3" in out.value
+
+
+def test_token_view_series_static_and_picker():
+    view = token_view(["a", "<b>"], {"loss 1L": [1.0, 2.0], "loss 4L": [0.5, -1.0]})
+    static = view._repr_html_()
+    assert static.count('class="mi-tokens"') == 2 and "colour: loss 4L" in static and "&lt;b&gt;" in static
+    box = view.widget()
+    picker, out = box.children
+    assert "loss 1L: 1" in out.value
+    picker.value = "loss 4L"  # what choosing in the dropdown does
+    assert 'title="loss 4L: -1"' in out.value and "<b>" not in out.value
+    with pytest.raises(ValueError, match="2 tokens but 1 values"):
+        token_view(["a", "b"], {"ok": [1.0, 2.0], "short": [1.0]})

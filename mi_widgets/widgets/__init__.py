@@ -1,10 +1,11 @@
 """Widgets: each is a function that returns an object with a static ``_repr_html_`` (works in the book)."""
 
-from mi_widgets.widgets.attention import attention_view
+from mi_widgets.widgets.attention import attention_by_layer, attention_view
 from mi_widgets.widgets.dashboard import feature_dashboard
 from mi_widgets.widgets.eval_browser import eval_browser
 from mi_widgets.widgets.lens_view import logit_lens_view
 from mi_widgets.widgets.story import story_view
 from mi_widgets.widgets.tokens import token_view
 
-__all__ = ["attention_view", "eval_browser", "feature_dashboard", "logit_lens_view", "story_view", "token_view"]
+__all__ = ["attention_by_layer", "attention_view", "eval_browser", "feature_dashboard", "logit_lens_view", "story_view",
+           "token_view"]

@@ -58,3 +58,51 @@ def attention_view(tokens: list[str], pattern: Float[torch.Tensor, "n_heads dest
     props = {"tokens": list(tokens), "attention": pattern.detach().cpu().float().tolist(),
              "attentionHeadNames": names, "maskUpperTri": True}
     return AttentionView("AttentionHeads", props, element_id)
+
+
+class LayerAttention:
+    """Attention of every layer over one prompt: the static view draws ``layer``; `widget` picks the layer.
+
+    Heads are picked inside the circuitsvis view itself (click a thumbnail).
+    """
+
+    def __init__(self, tokens: list[str], patterns: Float[torch.Tensor, "n_layers n_heads dest src"], layer: int = 0):
+        if not 0 <= layer < patterns.shape[0]:
+            raise ValueError(f"layer must be in 0..{patterns.shape[0] - 1}, got {layer}")
+        self.tokens, self.patterns, self.layer = tokens, patterns, layer
+
+    def view(self, layer: int) -> AttentionView:
+        names = [f"L{layer}H{h}" for h in range(self.patterns.shape[1])]
+        return attention_view(self.tokens, self.patterns[layer], names)
+
+    def _repr_html_(self) -> str:
+        return self.view(self.layer)._repr_html_()
+
+    def widget(self):
+        """A layer dropdown above the circuitsvis view (an Output widget, so its script runs; needs a kernel)."""
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        picker = widgets.Dropdown(options=[(f"layer {l}", l) for l in range(self.patterns.shape[0])],
+                                  value=self.layer, description="layer")
+        out = widgets.Output()
+
+        def draw(layer: int) -> None:
+            out.clear_output(wait=True)
+            with out:
+                display(self.view(layer))
+
+        draw(self.layer)
+        picker.observe(lambda change: draw(change["new"]), names="value")
+        return widgets.VBox([picker, out])
+
+
+@torch.no_grad()
+def attention_by_layer(model, prompt: str, layer: int = 0) -> LayerAttention:
+    """Run ``model`` on ``prompt`` (BOS first) and keep every layer's attention pattern, for `LayerAttention`."""
+    if not prompt:
+        raise ValueError("attention_by_layer needs a non-empty prompt")
+    tokens = model.to_tokens(prompt)
+    _, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith("attn.hook_pattern"))
+    patterns = torch.stack([cache[f"blocks.{l}.attn.hook_pattern"][0] for l in range(model.cfg.n_layers)])
+    return LayerAttention(model.to_str_tokens(tokens[0]), patterns, layer)

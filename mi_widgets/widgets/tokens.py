@@ -43,20 +43,46 @@ def token_spans(tokens: Sequence[str], values: Sequence[float], scale: float | N
 
 
 class TokenView:
-    """Tokens coloured by a value; hover a token to read its value."""
+    """Tokens coloured by a value; hover a token to read its value.
+
+    ``values`` is one value per token, or a dict of named series (say loss under two models): the static
+    view shows every series in turn, `widget` shows one with a dropdown to switch.
+    """
 
     def __init__(self, tokens: Sequence[str], values, label: str = "value", scale: float | None = None):
-        self.tokens, self.values, self.label, self.scale = list(tokens), values, label, scale
-        self._spans = token_spans(self.tokens, values, scale=scale, label=label)  # validates early
+        self.tokens, self.scale = list(tokens), scale
+        self.series = dict(values) if isinstance(values, dict) else {label: values}
+        if not self.series:
+            raise ValueError("token_view needs at least one series of values")
+        # Validates every series early, with the token count in the message.
+        self._spans = {name: token_spans(self.tokens, v, scale=scale, label=name) for name, v in self.series.items()}
+
+    def html(self, name: str | None = None) -> str:
+        """One series (default: the first) as a self-contained block."""
+        name = next(iter(self.series)) if name is None else name
+        return (f'<div class="mi-tokens" style="font-family:monospace;line-height:1.8;max-width:60em">'
+                f'<div style="font:0.8em sans-serif;color:#555">colour: {html.escape(name)}</div>'
+                f'{self._spans[name]}</div>')
 
     def _repr_html_(self) -> str:
-        return (f'<div class="mi-tokens" style="font-family:monospace;line-height:1.8;max-width:60em">'
-                f'<div style="font:0.8em sans-serif;color:#555">colour: {html.escape(self.label)}</div>'
-                f'{self._spans}</div>')
+        return "".join(self.html(name) for name in self.series)
+
+    def widget(self):
+        """A dropdown of the series and the tokens coloured by the chosen one (needs a running kernel)."""
+        import ipywidgets as widgets
+
+        names = list(self.series)
+        picker = widgets.Dropdown(options=names, value=names[0], description="colour by")
+        out = widgets.HTML(self.html(names[0]))
+        picker.observe(lambda change: setattr(out, "value", self.html(change["new"])), names="value")
+        return widgets.VBox([picker, out])
 
 
 def token_view(tokens: Sequence[str], values, label: str = "value", scale: float | None = None) -> TokenView:
-    """Show ``tokens`` coloured by ``values`` (one per token). ``scale`` fixes the value of full colour."""
+    """Show ``tokens`` coloured by ``values`` (one per token, or a dict of named series).
+
+    ``scale`` fixes the value of full colour.
+    """
     if len(tokens) == 0:
         raise ValueError("token_view needs at least one token")
     return TokenView(tokens, values, label, scale)
