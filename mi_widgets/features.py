@@ -16,6 +16,31 @@ from mi_widgets.sae import Dictionary
 
 
 @torch.no_grad()
+def active_latents(sae: Dictionary, x: Float[Tensor, "n d_in"],
+                   batch_size: int = 8192) -> tuple[Int[Tensor, "m"], Int[Tensor, "m"], Float[Tensor, "m"]]:
+    """(row, latent, value) of every positive activation of ``sae`` on ``x``, in row order.
+
+    A TopK dictionary is read through its k active latents per row, never a dense [batch, width] array
+    (that array is most of the cost for wide dictionaries).
+    """
+    rows, latents, values = [], [], []
+    for i in range(0, len(x), batch_size):
+        xb = x[i: i + batch_size]
+        if sae.cfg.kind == "topk":
+            vals, idx, _, _ = sae.encode_sparse(xb)
+            on = vals > 0
+            r, l, v = torch.arange(len(xb)).unsqueeze(1).expand_as(idx)[on], idx[on], vals[on]
+        else:
+            f = sae.encode(xb)
+            r, l = f.nonzero(as_tuple=True)
+            v = f[r, l]
+        rows.append(r + i)
+        latents.append(l)
+        values.append(v)
+    return torch.cat(rows), torch.cat(latents), torch.cat(values)
+
+
+@torch.no_grad()
 def latent_activations(sae: Dictionary, x: Float[Tensor, "n d_in"], latents: list[int] | None = None,
                        batch_size: int = 8192) -> Float[Tensor, "n n_latents"]:
     """Activations of the chosen ``latents`` (all of them if None) on inputs ``x``, batch by batch."""
@@ -74,15 +99,7 @@ class FeatureIndex:
             raise ValueError(f"x must hold one activation per token after BOS of tokens "
                              f"({tokens.shape[0] * (tokens.shape[1] - 1)} rows), got {len(x)}")
         self.sae, self.tokens, self.n_tokens = sae, tokens, len(x)
-        where, latent, value = [], [], []
-        with torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                f = sae.encode(x[i: i + batch_size])
-                r, l = f.nonzero(as_tuple=True)
-                where.append(r + i)
-                latent.append(l)
-                value.append(f[r, l])
-        where, latent, value = torch.cat(where), torch.cat(latent), torch.cat(value)
+        where, latent, value = active_latents(sae, x, batch_size)
         order = torch.argsort(latent, stable=True)
         self.where, self.value = where[order], value[order]
         counts = torch.bincount(latent, minlength=sae.cfg.width)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from mi_widgets.features import active_latents
 from mi_widgets.sae import Dictionary
 from mi_widgets.sae_metrics import spliced_loss
 
@@ -34,17 +35,8 @@ def sparse_codes(sae: Dictionary, x: Float[Tensor, "n d_in"], batch_size: int = 
     """The TopK latent codes of ``x`` as a sparse [n, width] matrix (the SAE's internal units)."""
     if sae.cfg.kind != "topk":
         raise ValueError(f"sparse codes need a TopK dictionary, got kind={sae.cfg.kind!r}")
-    vals, idx = [], []
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            v, j, _, _ = sae.encode_sparse(x[i: i + batch_size])
-            vals.append(v.numpy().ravel())
-            idx.append(j.numpy().ravel())
-    n, k = len(x), sae.cfg.k
-    codes = sp.csr_matrix((np.concatenate(vals), np.concatenate(idx), np.arange(0, n * k + 1, k)),
-                          shape=(n, sae.cfg.width))
-    codes.eliminate_zeros()  # top-k slots whose pre-activation was not positive
-    return codes
+    rows, latents, values = active_latents(sae, x, batch_size)  # positive activations only
+    return sp.csr_matrix((values.numpy(), (rows.numpy(), latents.numpy())), shape=(len(x), sae.cfg.width))
 
 
 class CodePCA(NamedTuple):
@@ -243,8 +235,10 @@ def cyclic_fit(points: Float[Tensor, "n d"], phases: Sequence[float]) -> CycleFi
 
 
 def rank_correlation(a: Float[np.ndarray, "n"], b: Float[np.ndarray, "n"]) -> float:
-    """Spearman's rank correlation (no ties expected)."""
-    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+    """Spearman's rank correlation (scipy's, so ties get average ranks)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
 
 
 def permutation_p_value(statistic: Callable[[np.ndarray], float], n: int, n_perm: int = 999,

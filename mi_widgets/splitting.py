@@ -25,6 +25,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from mi_widgets.features import active_latents
 from mi_widgets.progress import progress_bar
 from mi_widgets.sae import DictConfig, Dictionary, TrainSettings, train_dictionary
 from mi_widgets.synthetic import SparseFeatureData
@@ -144,23 +145,6 @@ class Families(NamedTuple):
 
 
 @torch.no_grad()
-def _active(sae: Dictionary, x: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
-    """(row, latent) of every positive activation of ``sae`` on ``x``."""
-    rows, latents = [], []
-    for i in range(0, len(x), batch_size):
-        xb = x[i: i + batch_size]
-        if sae.cfg.kind == "topk":  # only k values per row: no dense [batch, width] array
-            vals, idx, _, _ = sae.encode_sparse(xb)
-            on = vals > 0
-            r, l = torch.arange(len(xb)).unsqueeze(1).expand_as(idx)[on], idx[on]
-        else:
-            r, l = (sae.encode(xb) > 0).nonzero(as_tuple=True)
-        rows.append(r + i)
-        latents.append(l)
-    return torch.cat(rows), torch.cat(latents)
-
-
-@torch.no_grad()
 def latent_families(narrow: Dictionary, wide: Dictionary, x: Float[Tensor, "n d_in"], min_cosine: float = 0.5,
                     min_coactivation: float = 0.5, min_children: int = 2, min_count: int = 10,
                     batch_size: int = 8192) -> Families:
@@ -179,8 +163,8 @@ def latent_families(narrow: Dictionary, wide: Dictionary, x: Float[Tensor, "n d_
         raise ValueError(f"narrow must have fewer latents than wide, got widths {narrow.cfg.width} and {wide.cfg.width}")
     if not (0 <= min_cosine <= 1 and 0 <= min_coactivation <= 1 and min_children >= 1 and min_count >= 1):
         raise ValueError("need min_cosine and min_coactivation in [0, 1], min_children >= 1 and min_count >= 1")
-    n_rows, n_lat = _active(narrow, x, batch_size)
-    w_rows, w_lat = _active(wide, x, batch_size)
+    n_rows, n_lat, _ = active_latents(narrow, x, batch_size)
+    w_rows, w_lat, _ = active_latents(wide, x, batch_size)
     narrow_counts = torch.bincount(n_lat, minlength=narrow.cfg.width)
     wide_counts = torch.bincount(w_lat, minlength=wide.cfg.width)
     cos = unit_rows(wide.W_dec.detach()) @ unit_rows(narrow.W_dec.detach()).T  # [wide, narrow]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import make_tiny_model
-from mi_widgets.features import firing_rates, latent_activations, top_contexts
+from mi_widgets.features import active_latents, firing_rates, latent_activations, top_contexts
 from mi_widgets.sae import DictConfig, Dictionary
 
 
@@ -43,3 +43,14 @@ def test_latent_activations_and_rates():
     assert rates.sum().item() == pytest.approx((sae.encode(x) > 0).sum().item() / 100)
     with pytest.raises(IndexError, match="out of range"):
         latent_activations(sae, x, [16])
+
+
+def test_active_latents_equal_the_dense_encoding():
+    x = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
+    for kind in ("topk", "relu"):
+        sae = Dictionary(DictConfig(d_in=8, width=32, k=3, kind=kind), seed=1)
+        rows, latents, values = active_latents(sae, x, batch_size=7)
+        dense = torch.zeros(50, 32)
+        dense[rows, latents] = values
+        torch.testing.assert_close(dense, sae.encode(x))
+        assert (values > 0).all() and (rows.diff() >= 0).all()
