@@ -7,7 +7,7 @@ The stories come from `mi_widgets.stories`. The tokenizer is byte-level BPE trai
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -41,14 +41,22 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048, folder: Path |
 def story_tokens(tokenizer, n_tokens: int, *, seed: int, split: str = "train",
                  batch: int = 256) -> Int[np.ndarray, "n_tokens"]:
     """The first ``n_tokens`` tokens of the story stream: BOS, story, BOS, story, ... (int32)."""
+    texts = (s.text for s in generate_stories(seed=seed, split=split))
+    return text_tokens(tokenizer, texts, n_tokens, desc=f"tokenizing {split} stories", batch=batch)
+
+
+def text_tokens(tokenizer, texts: Iterator[str], n_tokens: int, *, desc: str = "tokenizing",
+                batch: int = 256) -> Int[np.ndarray, "n_tokens"]:
+    """The first ``n_tokens`` tokens of an endless stream of texts, each after a BOS token (int32)."""
     out = np.empty(n_tokens, dtype=np.int32)
     bos = tokenizer.bos_token_id
     filled = 0
-    stories = generate_stories(seed=seed, split=split)
-    with progress_bar(total=n_tokens, desc=f"tokenizing {split} stories", unit="tok", leave=False) as bar:
+    with progress_bar(total=n_tokens, desc=desc, unit="tok", leave=False) as bar:
         while filled < n_tokens:
-            texts = [s.text for s in islice(stories, batch)]
-            for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+            chunk = list(islice(texts, batch))
+            if not chunk:
+                raise ValueError(f"the texts ran out after {filled} of {n_tokens} tokens")
+            for ids in tokenizer(chunk, add_special_tokens=False)["input_ids"]:
                 piece = [bos, *ids][: n_tokens - filled]
                 out[filled: filled + len(piece)] = piece
                 filled += len(piece)

@@ -58,6 +58,11 @@ def card_text(name: str, summary: str, facts: dict) -> str:
     target = t["config"].get("induction_target")
     warm_lr = (f" ({t['config']['induction_lr']} during the induction warm-up)"
                if t["config"].get("induction_lr") not in (None, t["config"]["lr"]) else "")
+    c = t["config"]
+    drills = (f" and {c['ioi_rows']} rows of indirect-object drills (short scenes with two fresh names each,"
+              " from the training templates only)" if c.get("ioi_rows") else "")
+    schedule = (f"constant, then decaying linearly to a tenth over the last {c['cooldown_frac']:.0%} of the story steps"
+                if c.get("cooldown_frac") else "constant")
     stop = (f"; it stops once the second-copy loss is below {target:.0%} of the first, checked every 100 steps"
             if target else "")
     return f"""# {name}
@@ -79,9 +84,9 @@ generated TinyStories-style text (`mi_widgets.stories`) with the shared 2048-tok
 (about a fifth of the stories repeat a made-up song or list). Repeat rows are BOS and a span of random
 tokens (8 to a third of the row) tiled to fill the row, which only copying (induction) can predict. The first {t.get('warmup_steps_run') or t['config']['induction_warmup_steps']} steps train on {t['config']['repeat_rows']}
 repeat rows of {t['config']['repeat_row_len']} tokens each{mlps_off}, to make induction heads form{stop} (the section below says whether they did); after that each
-step has {t['config']['batch_size']} story rows and {t['config']['repeat_rows_with_stories']} repeat rows, all {a['n_ctx']} tokens long.
+step has {t['config']['batch_size']} story rows, {t['config']['repeat_rows_with_stories']} repeat rows{drills}, all {a['n_ctx']} tokens long.
 Optimiser: AdamW, learning rate {t['config']['lr']}{warm_lr} after {t['config']['warmup_steps']} warm-up steps, then
-constant; seed {t['config']['seed']}.
+{schedule}; seed {t['config']['seed']}.
 
 ## Induction (random tokens repeated twice)
 Loss on the first copy {ind['loss_first_copy']:.2f}, on the second {ind['loss_second_copy']:.2f}

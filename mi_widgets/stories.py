@@ -28,7 +28,7 @@ from mi_widgets import story_templates as tp
 from mi_widgets.lexicon import make_name
 
 __all__ = ["CAPABILITIES", "HELD_OUT_IOI", "SPLITS", "WORD_RANGE", "Label", "Story", "corpus",
-           "generate_stories", "label_counts", "make_name"]
+           "generate_stories", "ioi_drills", "label_counts", "make_name"]
 
 CAPABILITIES = (
     "ngram", "repeat_noun", "induction_name", "skip_trigram", "plural_singular", "story_start",
@@ -218,10 +218,15 @@ def _balanced(rng: random.Random) -> Iterator[tuple[bool, bool]]:
         yield from combos
 
 
-def _ioi(rng: random.Random, v: dict, mode: _Mode, order: tuple[bool, bool]) -> list[_Item]:
+def _ioi(rng: random.Random, v: dict, mode: _Mode, order: tuple[bool, bool], mix: bool = False) -> list[_Item]:
+    """One indirect-object scene; ``mix`` pairs the intro of one template with the action of another."""
     hero_first, subject_first = order
     t = rng.choice(mode.ioi_templates)
     intro, action = _T["ioi"][t]
+    if mix and " it " not in action:  # "gave it to" needs its own intro's object
+        intro = _T["ioi"][rng.choice(mode.ioi_templates)][0]
+        if intro.endswith(","):
+            action = action.replace("Then ", "then ", 1)
     x, y = ("A", "B") if hero_first else ("B", "A")
     s, io = (x, y) if subject_first else (y, x)
     v.update(X=v[x], Y=v[y], S=v[s], IO=v[io])
@@ -344,6 +349,26 @@ def generate_stories(n: int | None = None, *, seed: int = 0, split: str = "train
     rng = random.Random(f"{split}:{seed}")  # str seeds are stable across runs, unlike hash()
     orders = _balanced(rng)
     return (_story(rng, _MODES[split], orders) for _ in (itertools.count() if n is None else range(n)))
+
+
+def ioi_drills(n: int | None = None, *, seed: int = 0, split: str = "train", scenes: int = 8) -> Iterator[str]:
+    """A deterministic stream of `n` texts of `scenes` short indirect-object scenes each (training drills).
+
+    Every scene has two fresh names, so the answer must be copied from the scene itself. Intros and
+    actions of a split's templates are paired at random (81 pairs for 'train'); 'train' and 'val'
+    never see the held-out templates or names, so the 'test' split still measures generalisation.
+    """
+    if split not in _MODES:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    rng = random.Random(f"ioi-drill:{split}:{seed}")
+    mode, orders = _MODES[split], _balanced(rng)
+
+    def scene() -> str:
+        v, pronouns = _characters(rng, mode)
+        _words(rng, v)
+        return _Writer(v, pronouns).render([_ioi(rng, v, mode, next(orders), mix=True)]).text
+
+    return ("\n\n".join(scene() for _ in range(scenes)) for _ in (itertools.count() if n is None else range(n)))
 
 
 def corpus(n: int, *, seed: int = 0, split: str = "train", sep: str = "<|endoftext|>") -> str:

@@ -57,6 +57,14 @@ class TrainConfig:
     repeat_rows_with_stories: int = 4
     """After the warm-up, each step also trains on this many full-length repeat rows beside the
     ``batch_size`` story rows, so induction keeps its signal at every position (0: stories only)."""
+    ioi_rows: int = 0
+    """After the warm-up, each step also trains on this many rows of indirect-object drills
+    (`mi_widgets.stories.ioi_drills`): short scenes with fresh names in every role order, where only
+    the real task pays. In stories alone the 4-layer model learned a shortcut that failed on unseen
+    templates (mean log-probability difference -0.44 and -0.78 in the two role orders)."""
+    cooldown_frac: float = 0.0
+    """Decay the learning rate linearly to a tenth over this last share of the story steps (induction
+    has formed long before; 0: constant to the end)."""
     eval_every: int = 250
     seed: int = 0
 
@@ -65,6 +73,8 @@ class TrainConfig:
             raise ValueError("tokens and batch_size must be positive")
         if not 0 < self.lr < 1:
             raise ValueError(f"lr must be in (0, 1), got {self.lr}")
+        if not 0 <= self.cooldown_frac < 1:
+            raise ValueError(f"cooldown_frac must be in [0, 1), got {self.cooldown_frac}")
 
 
 @dataclass
@@ -94,13 +104,18 @@ def tokens_after(step: int, cfg: TrainConfig | dict, n_ctx: int, warmup_steps: i
     warmup = cfg.induction_warmup_steps if warmup_steps is None else warmup_steps
     warm, story = min(step, warmup), max(0, step - warmup)
     return (warm * cfg.repeat_rows * cfg.repeat_row_len
-            + story * (cfg.batch_size + cfg.repeat_rows_with_stories) * n_ctx)
+            + story * (cfg.batch_size + cfg.repeat_rows_with_stories + cfg.ioi_rows) * n_ctx)
 
 
-def lr_at(step: int, cfg: TrainConfig, in_warmup: bool = False) -> float:
-    """Linear warm-up to ``cfg.lr`` (``cfg.induction_lr`` during the induction warm-up), then constant."""
+def lr_at(step: int, cfg: TrainConfig, in_warmup: bool = False, steps_left: int | None = None,
+          cooldown_steps: int = 0) -> float:
+    """Linear warm-up to ``cfg.lr`` (``cfg.induction_lr`` during the induction warm-up), then constant,
+    then (when ``steps_left`` after this step falls below ``cooldown_steps``) linear decay to a tenth."""
     lr = cfg.induction_lr if in_warmup and cfg.induction_lr else cfg.lr
-    return lr * min(1.0, (step + 1) / cfg.warmup_steps)
+    lr *= min(1.0, (step + 1) / cfg.warmup_steps)
+    if steps_left is not None and steps_left < cooldown_steps:
+        lr *= 0.1 + 0.9 * steps_left / cooldown_steps
+    return lr
 
 
 @torch.no_grad()
@@ -121,17 +136,22 @@ def _evaluate(model, val_rows, step: int, log: TrainLog) -> None:
     model.train()
 
 
-def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], cfg: TrainConfig) -> TrainLog:
+def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], cfg: TrainConfig,
+          drills: RowSampler | None = None) -> TrainLog:
     """Train ``model`` in place with AdamW on rows from ``sampler``; returns the log.
 
     Phase 1 (``cfg.induction_warmup_steps``): repeated random spans only, many short rows per step,
     with the MLPs switched off if ``cfg.attention_only_warmup``.
     Phase 2: ``cfg.batch_size`` story rows plus ``cfg.repeat_rows_with_stories`` repeat rows per
-    step, until ``cfg.tokens`` story tokens.
+    step (and ``cfg.ioi_rows`` rows from ``drills``), until ``cfg.tokens`` story tokens; the last
+    ``cfg.cooldown_frac`` of them at a decaying learning rate.
     """
+    if cfg.ioi_rows and drills is None:
+        raise ValueError(f"cfg.ioi_rows={cfg.ioi_rows} needs a RowSampler of drill text (drills=...)")
     torch.manual_seed(cfg.seed)
     warmup = cfg.induction_warmup_steps
     story_steps = cfg.tokens // (cfg.batch_size * model.cfg.n_ctx)
+    cooldown_steps = int(cfg.cooldown_frac * story_steps)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     log = TrainLog(config=asdict(cfg))
     start = time.perf_counter()
@@ -146,11 +166,13 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
     while step < warmup + story_steps:
         story = step >= warmup
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg, in_warmup=not story)
+            group["lr"] = lr_at(step, cfg, not story, warmup + story_steps - step - 1, cooldown_steps)
         n_repeat = cfg.repeat_rows_with_stories if story else cfg.repeat_rows
         parts = [sampler.batch(cfg.batch_size, repeat_frac=0.0)] if story else []
         if n_repeat:
             parts.append(sampler.batch(n_repeat, repeat_frac=1.0, n_ctx=None if story else cfg.repeat_row_len))
+        if story and cfg.ioi_rows:
+            parts.append(drills.batch(cfg.ioi_rows, repeat_frac=0.0))
         # Mean loss over all predicted tokens of the step, whatever the row lengths.
         n_pred = [rows.shape[0] * (rows.shape[1] - 1) for rows in parts]
         with model.hooks(fwd_hooks=mlps_off if not story else []):

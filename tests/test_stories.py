@@ -9,7 +9,7 @@ import pytest
 
 from mi_widgets import lexicon as lx
 from mi_widgets.stories import (
-    CAPABILITIES, HELD_OUT_IOI, WORD_RANGE, Story, corpus, generate_stories, label_counts, make_name,
+    CAPABILITIES, HELD_OUT_IOI, WORD_RANGE, Story, corpus, generate_stories, ioi_drills, label_counts, make_name,
 )
 
 NGRAM_ENDS = {"upon a time", "that day on", "ever after", "day", "end."}
@@ -107,6 +107,26 @@ def test_held_out_templates_only_in_test(train, test_split):
     test_items = _ioi(test_split)
     assert test_items and all(m["held_out"] for m in test_items)
     assert all(not m["held_out"] for m in _ioi(generate_stories(300, split="val")))
+
+
+def test_ioi_drills_never_show_held_out_templates():
+    from mi_widgets.story_templates import TEMPLATES
+
+    drills = list(ioi_drills(200, seed=0))
+    assert drills == list(ioi_drills(200, seed=0)) and drills != list(ioi_drills(200, seed=1))
+    scenes = [scene for text in drills for scene in text.split("\n\n")]
+    assert len(scenes) == 200 * 8
+    # The literal text of held-out templates that no training template shares ("got home,", ...).
+    literals = lambda t: {p for part in TEMPLATES["ioi"][t] for p in re.split(r"\{[^}]*\}", part) if len(p) > 4}
+    seen = set().union(*(literals(t) for t in range(len(TEMPLATES["ioi"])) if t not in HELD_OUT_IOI))
+    pieces = set().union(*(literals(t) for t in HELD_OUT_IOI)) - seen
+    assert len(pieces) >= 4 and not any(p in scene for p in pieces for scene in scenes)
+    names = re.compile(r"^(?:\w+ )?(\w+) and (\w+)")
+    pairs = [names.search(scene.removeprefix("When ").removeprefix("While ").removeprefix("After ")
+                          .removeprefix("Later, ")) for scene in scenes]
+    assert all(pairs) and not any(lx.is_held_out(n) for m in pairs for n in m.groups())
+    test_text = next(ioi_drills(1, split="test"))
+    assert any(p in test_text for p in pieces)
 
 
 def _names(stories) -> set[str]:

@@ -41,6 +41,27 @@ def test_train_counts_tokens_of_both_phases(tmp_path):
     assert all(np.isfinite(log.train_loss))
 
 
+def test_drill_rows_are_counted_and_required(tmp_path):
+    model = make_tiny_model(tmp_path, attn_only=True)
+    n_ctx, vocab = model.cfg.n_ctx, model.cfg.d_vocab
+    sampler = RowSampler(np.arange(5000, dtype=np.int32) % (vocab - 1) + 1, n_ctx, 0, vocab, seed=0)
+    cfg = TrainConfig(tokens=2 * 4 * n_ctx, batch_size=4, induction_warmup_steps=0, repeat_rows_with_stories=1,
+                      ioi_rows=3, eval_every=5, warmup_steps=1, cooldown_frac=0.5)
+    with pytest.raises(ValueError, match="drills"):
+        train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg)
+    log = train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg, drills=sampler)
+    assert log.tokens_seen == 2 * (4 + 1 + 3) * n_ctx == tokens_after(2, cfg, n_ctx)
+
+
+def test_cooldown_decays_to_a_tenth():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=1, cooldown_frac=0.2)
+    assert lr_at(50, cfg, steps_left=20, cooldown_steps=20) == pytest.approx(1e-3)
+    assert lr_at(60, cfg, steps_left=10, cooldown_steps=20) == pytest.approx(0.55e-3)
+    assert lr_at(70, cfg, steps_left=0, cooldown_steps=20) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="cooldown"):
+        TrainConfig(cooldown_frac=1.0)
+
+
 def test_lr_warms_up_then_stays_constant():
     cfg = TrainConfig(lr=1e-3, warmup_steps=10)
     assert lr_at(0, cfg) == pytest.approx(1e-4)
@@ -62,3 +83,13 @@ def test_attention_only_warmup_leaves_mlps_untouched(tmp_path):
     assert torch.equal(model.blocks[0].mlp.W_in, mlp_before)
     assert not torch.equal(model.blocks[0].attn.W_Q, attn_before[0])
     assert torch.equal(model.blocks[1].attn.W_Q, attn_before[1])  # only the first block trains
+
+
+def test_text_tokens_packs_texts_after_bos():
+    from mi_widgets.corpus import load_bundled_tokenizer, text_tokens
+
+    tok = load_bundled_tokenizer()
+    tokens = text_tokens(tok, iter(["Once upon a time.", "The end."] * 50), 20)
+    assert tokens[0] == tok.bos_token_id and tok.decode(tokens[1:6]) == "Once upon a time."
+    with pytest.raises(ValueError, match="ran out after"):
+        text_tokens(tok, iter(["Once upon a time."]), 100)
