@@ -339,7 +339,105 @@ def within_minus_between(values: Float[np.ndarray, "m m"], labels: Int[np.ndarra
     return inside / n_inside - between / n_between
 
 
+# ---------------------------------------------------------------- what writes a latent, what it serves
+
+
+def writer_names(model, layer: int) -> list[str]:
+    """The components that write the residual stream up to block ``layer``: embeddings, heads, MLPs."""
+    heads = [f"L{l}H{h}" for l in range(layer + 1) for h in range(model.cfg.n_heads)]
+    mlps = [] if model.cfg.attn_only else [f"MLP{l}" for l in range(layer + 1)]
+    return ["embed", "pos", *heads, *mlps]
+
+
+@torch.no_grad()
+def latent_writers(model, sae: Dictionary, tokens: Int[Tensor, "batch pos"],
+                   batch_size: int = 16) -> tuple[Float[Tensor, "width n_writers"], Int[Tensor, "width"]]:
+    """Each latent's mean direct input from every upstream component, over the tokens where it fires.
+
+    The residual stream after block ``L`` is the sum of the embeddings, every head's output, every
+    MLP's output and constant biases, so a latent's pre-activation splits exactly into one term per
+    component (`writer_names`) plus a constant. Returns (mean term per latent and component, number
+    of firings per latent; latents that never fired have zeros). For an SAE on
+    ``blocks.L.hook_resid_post`` only; position 0 (BOS) is skipped.
+    """
+    from mi_widgets.activations import iter_activations
+
+    hook = sae.cfg.hook_in
+    parts = hook.split(".")
+    if sae.cfg.is_transcoder or len(parts) != 3 or parts[0] != "blocks" or parts[2] != "hook_resid_post":
+        raise ValueError(f"latent_writers needs an SAE on blocks.L.hook_resid_post, not {hook!r}")
+    layer = int(parts[1])
+    hooks = ["hook_embed", "hook_pos_embed", hook]
+    for l in range(layer + 1):
+        hooks.append(f"blocks.{l}.attn.hook_z")
+        if not model.cfg.attn_only:
+            hooks.append(f"blocks.{l}.hook_mlp_out")
+    w_o = [model.blocks[l].attn.W_O.detach() for l in range(layer + 1)]  # [heads, d_head, d_model]
+    width = sae.cfg.width
+    sums, counts = torch.zeros(width, len(writer_names(model, layer))), torch.zeros(width, dtype=torch.long)
+    for acts in iter_activations(model, hooks, tokens, batch_size, skip_bos=True, progress=False):
+        z = [acts[f"blocks.{l}.attn.hook_z"].view(-1, *w_o[l].shape[:2]) for l in range(layer + 1)]  # [n, h, e]
+        heads = [torch.einsum("nhe,hed->hnd", z[l], w_o[l]) for l in range(layer + 1)]
+        mlps = [acts[f"blocks.{l}.hook_mlp_out"][None] for l in range(layer + 1) if not model.cfg.attn_only]
+        comps = torch.cat([acts["hook_embed"][None], acts["hook_pos_embed"][None], *heads, *mlps])  # [C, n, d]
+        vals, idx, _, _ = sae.encode_sparse(acts[hook])  # [n, k]
+        fired = vals > 0
+        rows, latents = fired.nonzero(as_tuple=True)
+        latents = idx[rows, latents]
+        terms = torch.einsum("cnd,nd->nc", comps[:, rows], sae.W_enc.detach()[latents]) * sae.scale_in
+        sums.index_add_(0, latents, terms)
+        counts += torch.bincount(latents, minlength=width)
+    return sums / counts.clamp_min(1)[:, None], counts
+
+
+def main_writers(means: Float[Tensor, "m n_writers"], names: Sequence[str]) -> np.ndarray:
+    """The component with the largest mean direct input to each latent (a name per row)."""
+    return np.array(names)[means.argmax(1).numpy()]
+
+
+@torch.no_grad()
+def latent_capabilities(sae: Dictionary, model, stories: Sequence, capabilities: Sequence[str],
+                        batch_size: int = 16) -> Float[Tensor, "width n_capabilities_plus_1"]:
+    """Each latent's activation mass at positions whose next token a planted capability makes
+    predictable, per capability; the last column is the mass at every other position.
+
+    A residual-stream latent at position ``p`` serves the prediction of token ``p + 1``, so that
+    token's label (`mi_widgets.stories` ground truth) is the capability the latent is working for.
+    Stories are cut to the model's context.
+    """
+    from mi_widgets.activations import iter_activations
+    from mi_widgets.evaluate import capability_tokens
+
+    if not stories:
+        raise ValueError("need at least one story")
+    col = {c: i for i, c in enumerate(capabilities)}
+    n_ctx = model.cfg.n_ctx
+    mass = torch.zeros(sae.cfg.width, len(capabilities) + 1)
+    encoded = [capability_tokens(model.tokenizer, s) for s in stories]
+    for start in range(0, len(encoded), batch_size):
+        chunk = encoded[start: start + batch_size]
+        length = min(n_ctx, max(len(ids) for ids, _ in chunk))
+        tokens = torch.full((len(chunk), length), model.tokenizer.bos_token_id, dtype=torch.long)
+        label = torch.full((len(chunk), length), len(capabilities), dtype=torch.long)
+        valid = torch.zeros(len(chunk), length, dtype=torch.bool)
+        for r, (ids, marks) in enumerate(chunk):
+            ids = ids[:length]
+            tokens[r, : len(ids)] = torch.tensor(ids)
+            valid[r, 1: len(ids) - 1] = True  # positions with a next token to serve (BOS skipped)
+            for cap, pos in marks:
+                if cap in col and 1 <= pos - 1 < len(ids) - 1:
+                    label[r, pos - 1] = col[cap]
+        acts = next(iter_activations(model, [sae.cfg.hook_in], tokens, len(tokens), skip_bos=True, progress=False))
+        x = acts[sae.cfg.hook_in]
+        keep = valid[:, 1:].reshape(-1)
+        vals, idx, _, _ = sae.encode_sparse(x[keep])
+        cap = label[:, 1:].reshape(-1)[keep][:, None].expand_as(idx)
+        mass.index_put_((idx.reshape(-1), cap.reshape(-1)), vals.reshape(-1), accumulate=True)
+    return mass
+
+
 __all__ = ["AblationSearch", "CodePCA", "CycleFit", "TokenMeans", "ablation_search", "category_cosines",
            "circular_alignment", "circular_shift", "cluster_latents", "coactivation", "code_pca", "cyclic_fit",
-           "pc_ablated", "permutation_p_value", "rank_correlation", "sparse_codes", "spectrum_stats",
-           "token_means", "within_minus_between", "within_share", "word_firing_rates", "word_token_ids"]
+           "latent_capabilities", "latent_writers", "main_writers", "pc_ablated", "permutation_p_value", "rank_correlation", "sparse_codes", "spectrum_stats",
+           "token_means", "within_minus_between", "within_share", "word_firing_rates", "word_token_ids",
+           "writer_names"]

@@ -214,6 +214,17 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("decoder_within_share", 0.2, smoke=0.3),
         at_most("decoder_within_share_null", 0.15, smoke=0.2),
         at_most("geometry_blocks_category_ami", 0.15, smoke=0.2),
+        # Blocks and circuits: the blocks follow the capability their latents serve and, more weakly,
+        # the component that writes them; latents serving name induction are written by induction heads.
+        at_least("capability_latents", 100, smoke=50),
+        at_least("capability_ami", 0.15, smoke=0.1),
+        at_most("capability_ami_p", 0.01, smoke=0.1),
+        at_least("writer_ami", 0.05, smoke=0.03),
+        at_most("writer_ami_p", 0.01, smoke=0.1),
+        at_least("induction_latents", 50, smoke=20),
+        at_least("induction_latents_written_by_induction_heads", 0.5, smoke=0.3),
+        at_most("other_latents_written_by_induction_heads", 0.15, smoke=0.2),
+        at_most("induction_writer_p", 1e-6, smoke=1e-3),
     ],
     "31_splitting/31_splitting.ipynb": [
         # Toy model (planted parents, children = parent + modifier, modifiers shared across parents):

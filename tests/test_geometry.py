@@ -8,8 +8,9 @@ import torch
 from conftest import make_tiny_model
 from mi_widgets.activations import harvest_activations
 from mi_widgets.geometry import (ablation_search, category_cosines, circular_shift, cluster_latents, coactivation,
-                                 code_pca, cyclic_fit, pc_ablated, permutation_p_value, sparse_codes, spectrum_stats,
-                                 token_means, within_minus_between, within_share, word_firing_rates, word_token_ids)
+                                 code_pca, cyclic_fit, latent_capabilities, latent_writers, main_writers, pc_ablated, permutation_p_value, sparse_codes, spectrum_stats,
+                                 token_means, within_minus_between, within_share, word_firing_rates, word_token_ids,
+                                 writer_names)
 from mi_widgets.sae import DictConfig, Dictionary
 from mi_widgets.sae_metrics import splice_stats, spliced_loss
 
@@ -192,3 +193,53 @@ def test_block_statistics_match_masks():
     off = ~np.eye(30, dtype=bool)
     assert within_share(values, labels) == pytest.approx(values[same & off].sum() / values[off].sum())
     assert within_minus_between(values, labels) == pytest.approx(values[same & off].mean() - values[~same].mean())
+
+
+def test_latent_writers_split_the_pre_activation_exactly(model, tokens):
+    hook = "blocks.1.hook_resid_post"
+    sae = Dictionary(DictConfig(d_in=32, width=40, k=5, hook_in=hook), seed=1).requires_grad_(False)
+    with torch.no_grad():
+        sae.b_enc.normal_(0, 0.1)
+        sae.b_dec.normal_(0, 0.1)
+        sae.scale_in.fill_(0.7)
+    means, counts = latent_writers(model, sae, tokens, batch_size=4)
+    names = writer_names(model, 1)
+    assert names[:3] == ["embed", "pos", "L0H0"] and names[-1] == "MLP1" and means.shape == (40, len(names))
+    # Independently: the mean pre-activation of each latent where it fires, from the stream itself.
+    x = harvest_activations(model, hook, tokens, progress=False)[hook]
+    vals, idx, _, _ = sae.encode_sparse(x)
+    pre = (sae._centre(x) @ sae.W_enc.T + sae.b_enc).gather(1, idx)
+    fired = vals > 0
+    want = torch.zeros(40).index_add_(0, idx[fired], pre[fired]) / counts.clamp_min(1)
+    assert torch.equal(counts, torch.bincount(idx[fired], minlength=40))
+    b_o = sum(model.blocks[l].attn.b_O for l in range(2))
+    constant = sae.b_enc - sae.W_enc @ sae.b_dec + sae.scale_in * (sae.W_enc @ b_o)
+    live = counts > 0
+    assert live.sum() > 10
+    torch.testing.assert_close((means.sum(1) + constant)[live], want[live], atol=1e-4, rtol=1e-4)
+    assert list(main_writers(torch.tensor([[0.1, 2.0, -3.0]]), ["a", "b", "c"])) == ["b"]
+    with pytest.raises(ValueError, match="hook_resid_post"):
+        latent_writers(model, Dictionary(DictConfig(d_in=32, width=8, k=2, hook_in="blocks.0.hook_mlp_out")), tokens)
+
+
+def test_latent_capabilities_split_activation_by_the_next_token(model, sae):
+    from mi_widgets.evaluate import capability_tokens
+    from mi_widgets.stories import CAPABILITIES, generate_stories
+
+    stories = list(generate_stories(3, seed=0, split="val"))
+    mass = latent_capabilities(sae, model, stories, CAPABILITIES, batch_size=2)
+    assert mass.shape == (48, len(CAPABILITIES) + 1) and (mass >= 0).all()
+    # Total: every active value at positions 1 .. n-2 of each story (cut to the context).
+    total, labelled = 0.0, 0.0
+    for story in stories:
+        ids, marks = capability_tokens(model.tokenizer, story)
+        ids = ids[: model.cfg.n_ctx]
+        x = harvest_activations(model, HOOK, torch.tensor([ids]), progress=False)[HOOK][: len(ids) - 2]
+        codes = sae.encode(x)
+        total += codes.sum().item()
+        serving = sorted({pos - 1 for _, pos in marks if 1 <= pos - 1 < len(ids) - 1})
+        labelled += codes[[p - 1 for p in serving]].sum().item()
+    assert mass.sum().item() == pytest.approx(total, rel=1e-4)
+    assert mass[:, :-1].sum().item() == pytest.approx(labelled, rel=1e-4)
+    with pytest.raises(ValueError, match="at least one story"):
+        latent_capabilities(sae, model, [], CAPABILITIES)
