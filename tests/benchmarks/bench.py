@@ -96,7 +96,12 @@ def bench_dashboard() -> list[str]:
 
 
 def bench_batched_eval() -> list[str]:
-    """Scoring capability-task items in batches against scoring the same items one by one."""
+    """Scoring capability-task items in batches against scoring the same items one by one.
+
+    Also the ceiling on any speed-up: the model's own forward throughput on full rows (no
+    unembedding, as the scorer unembeds only a few positions) over the one-by-one path's throughput.
+    And the same items with prompts cut to their last 16 tokens, where per-call overhead dominates.
+    """
     from mi_widgets.stories import CAPABILITIES
     from mi_widgets.tasks import load_tasks, score_task
 
@@ -105,17 +110,32 @@ def bench_batched_eval() -> list[str]:
              f"{len(items)} held-out items of `data/tasks` (the first 30 of each of the {len(CAPABILITIES)} tasks, "
              "with their wrong answers), scored by `mi_widgets.tasks.score_task` once with the default batching "
              "(rows sorted by length, prefixes shared) and once item by item; both paths unembed only the answer "
-             "positions and the 24 before them.", "",
-             "| model | one by one s | batched s | items/s batched | speed-up |", "| --- | ---: | ---: | ---: | ---: |"]
+             "positions and the 24 before them. *Ceiling*: the model's forward throughput on 16 full rows "
+             "(stopping before the unembedding) divided by the one-by-one throughput, the largest speed-up "
+             "batching could give. *Short*: the same items with each prompt cut to its last 16 tokens.", "",
+             "| model | prompts | tokens per item | one by one s | batched s | one by one tokens/s | "
+             "batched tokens/s | speed-up | ceiling |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     ratios = []
     for name in ("stories-attn-1l", "stories-gelu-4l"):
         model = mw.load_model(name)
-        score_task(model, items.head(8))  # warm-up
-        one = best_of(lambda: [score_task(model, items.iloc[[i]]) for i in range(len(items))], 1)
-        batched = best_of(lambda: score_task(model, items), 3)
-        ratios.append(one / batched)
-        lines.append(f"| {name} | {one:.2f} | {batched:.2f} | {len(items) / batched:,.0f} | {one / batched:.1f}x |")
-    return lines + ["", f"**Smallest speed-up: {min(ratios):.1f}x** (bar: >= 10x).", ""]
+        tok = model.tokenizer
+        short = items.assign(prompt=[tok.decode(tok(p, add_special_tokens=False)["input_ids"][-16:])
+                                     for p in items.prompt])
+        rows = torch.randint(1, model.cfg.d_vocab, (16, model.cfg.n_ctx), generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            forward_tps = rows.numel() / best_of(lambda: model(rows, stop_at_layer=model.cfg.n_layers), 3)
+        for label, task in (("full", items), ("short", short)):
+            n_tokens = sum(len(tok(p + a, add_special_tokens=False)["input_ids"]) + 1
+                           for p, a in zip(task.prompt, task.answer))
+            score_task(model, task.head(8))  # warm-up
+            one = best_of(lambda: [score_task(model, task.iloc[[i]]) for i in range(len(task))], 1)
+            batched = best_of(lambda: score_task(model, task), 3)
+            if label == "full":
+                ratios.append(one / batched)
+            lines.append(f"| {name} | {label} | {n_tokens / len(task):.0f} | {one:.2f} | {batched:.2f} | "
+                         f"{n_tokens / one:,.0f} | {n_tokens / batched:,.0f} | {one / batched:.1f}x | "
+                         f"{forward_tps * one / n_tokens:.1f}x |")
+    return lines + ["", f"**Smallest speed-up on the real prompts: {min(ratios):.1f}x** (bar: >= 10x).", ""]
 
 
 def skinny_peak(batch: int = 4096, d_in: int = 128, width: int = 2048) -> float:
@@ -208,14 +228,39 @@ def bench_sae() -> list[str]:
     return lines
 
 
+SECTIONS = {"models": lambda: bench_models() + [""], "harvest": lambda: bench_harvest(),
+            "dashboard": lambda: bench_dashboard(), "batched_eval": lambda: bench_batched_eval(),
+            "sae": lambda: bench_sae()}
+
+
+def replace_section(text: str, lines: list[str]) -> str:
+    """``text`` with the section that ``lines`` starts ("## ...") replaced, or appended if absent."""
+    title = lines[0]
+    stamp = f"(Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on its own; the rest of this file is from the run dated above.)"
+    body = "\n".join([title, "", stamp, *lines[1:]]) + "\n"
+    if title not in text:
+        return text.rstrip("\n") + "\n\n" + body
+    head, rest = text.split(title, 1)
+    after = rest.find("\n## ")
+    return head + body + (rest[after + 1:] if after >= 0 else "")
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Measure the workbook's speed bars into results.md.")
+    parser.add_argument("--only", choices=list(SECTIONS), help="rerun one section and replace it in results.md")
+    args = parser.parse_args()
     torch.manual_seed(0)
+    if args.only:
+        RESULTS.write_text(replace_section(RESULTS.read_text(), SECTIONS[args.only]()))
+        print(RESULTS.read_text())
+        return
     header = [f"# Benchmark results", "",
               f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
               f"{torch.get_num_threads()} threads, torch {torch.__version__}. "
               f"fp32 matmul peak: {matmul_peak():.0f} GFLOP/s.", ""]
-    RESULTS.write_text("\n".join(header + bench_models() + [""] + bench_harvest() + bench_dashboard() + bench_batched_eval()
-                             + bench_sae()) + "\n")
+    RESULTS.write_text("\n".join(header + [line for fn in SECTIONS.values() for line in fn()]) + "\n")
     print(RESULTS.read_text())
 
 
