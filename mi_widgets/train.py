@@ -62,6 +62,10 @@ class TrainConfig:
     (`mi_widgets.stories.ioi_drills`): short scenes with fresh names in every role order, where only
     the real task pays. In stories alone the 4-layer model learned a shortcut that failed on unseen
     templates (mean log-probability difference -0.44 and -0.78 in the two role orders)."""
+    ioi_warmup_steps: int = 0
+    """Steps between the induction warm-up and the stories that train on drill rows only
+    (``repeat_rows`` rows of ``repeat_row_len`` tokens, plus ``repeat_rows_with_stories`` full-length
+    repeat rows), every block on: a concentrated dose of the indirect-object task."""
     cooldown_frac: float = 0.0
     """Decay the learning rate linearly to a tenth over this last share of the story steps (induction
     has formed long before; 0: constant to the end)."""
@@ -102,8 +106,11 @@ def tokens_after(step: int, cfg: TrainConfig | dict, n_ctx: int, warmup_steps: i
     if isinstance(cfg, dict):  # a saved log's config; keys of older versions are ignored
         cfg = TrainConfig(**{k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__})
     warmup = cfg.induction_warmup_steps if warmup_steps is None else warmup_steps
-    warm, story = min(step, warmup), max(0, step - warmup)
+    warm = min(step, warmup)
+    drill = min(max(0, step - warmup), cfg.ioi_warmup_steps)
+    story = max(0, step - warmup - cfg.ioi_warmup_steps)
     return (warm * cfg.repeat_rows * cfg.repeat_row_len
+            + drill * (cfg.repeat_rows * cfg.repeat_row_len + cfg.repeat_rows_with_stories * n_ctx)
             + story * (cfg.batch_size + cfg.repeat_rows_with_stories + cfg.ioi_rows) * n_ctx)
 
 
@@ -146,8 +153,8 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
     step (and ``cfg.ioi_rows`` rows from ``drills``), until ``cfg.tokens`` story tokens; the last
     ``cfg.cooldown_frac`` of them at a decaying learning rate.
     """
-    if cfg.ioi_rows and drills is None:
-        raise ValueError(f"cfg.ioi_rows={cfg.ioi_rows} needs a RowSampler of drill text (drills=...)")
+    if (cfg.ioi_rows or cfg.ioi_warmup_steps) and drills is None:
+        raise ValueError("cfg.ioi_rows and cfg.ioi_warmup_steps need a RowSampler of drill text (drills=...)")
     torch.manual_seed(cfg.seed)
     warmup = cfg.induction_warmup_steps
     story_steps = cfg.tokens // (cfg.batch_size * model.cfg.n_ctx)
@@ -156,22 +163,25 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
     log = TrainLog(config=asdict(cfg))
     start = time.perf_counter()
     model.train()
-    bar = progress_bar(total=warmup + story_steps, desc="training", unit="step")
+    rest = cfg.ioi_warmup_steps + story_steps  # steps after the induction warm-up
+    bar = progress_bar(total=warmup + rest, desc="training", unit="step")
     zero = lambda out, hook: torch.zeros_like(out)  # noqa: E731
     mlps_off = ([(f"blocks.{layer}.hook_mlp_out", zero) for layer in range(model.cfg.n_layers)]
                 if cfg.attention_only_warmup and not model.cfg.attn_only else [])
     mlps_off += [(f"blocks.{layer}.hook_attn_out", zero) for layer in range(cfg.warmup_layers or model.cfg.n_layers,
                                                                           model.cfg.n_layers)]
     step = 0
-    while step < warmup + story_steps:
-        story = step >= warmup
+    while step < warmup + rest:
+        story = step >= warmup  # past the induction warm-up (drill phase included)
+        drilling = story and step < warmup + cfg.ioi_warmup_steps
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg, not story, warmup + story_steps - step - 1, cooldown_steps)
+            group["lr"] = lr_at(step, cfg, not story, warmup + rest - step - 1, cooldown_steps)
         n_repeat = cfg.repeat_rows_with_stories if story else cfg.repeat_rows
-        parts = [sampler.batch(cfg.batch_size, repeat_frac=0.0)] if story else []
+        parts = ([drills.batch(cfg.repeat_rows, repeat_frac=0.0, n_ctx=cfg.repeat_row_len)] if drilling
+                 else [sampler.batch(cfg.batch_size, repeat_frac=0.0)] if story else [])
         if n_repeat:
             parts.append(sampler.batch(n_repeat, repeat_frac=1.0, n_ctx=None if story else cfg.repeat_row_len))
-        if story and cfg.ioi_rows:
+        if story and not drilling and cfg.ioi_rows:
             parts.append(drills.batch(cfg.ioi_rows, repeat_frac=0.0))
         # Mean loss over all predicted tokens of the step, whatever the row lengths.
         n_pred = [rows.shape[0] * (rows.shape[1] - 1) for rows in parts]
@@ -185,7 +195,7 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower the learning rate")
         log.steps.append(step)
-        log.train_loss.append(round(losses[0].item(), 4))  # stories (repeats during the warm-up)
+        log.train_loss.append(round(losses[0].item(), 4))  # stories (repeats or drills during the warm-ups)
         log.tokens_seen += sum(rows.numel() for rows in parts)
         if not story and cfg.induction_target and (step + 1) % 100 == 0:
             with model.hooks(fwd_hooks=mlps_off):
@@ -194,8 +204,8 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
                 model.train()
             if done < cfg.induction_target:
                 warmup = step + 1  # induction has formed: on to the stories
-                bar.total = warmup + story_steps
-        if step % cfg.eval_every == 0 or step == warmup + story_steps - 1:
+                bar.total = warmup + rest
+        if step % cfg.eval_every == 0 or step == warmup + rest - 1:
             with model.hooks(fwd_hooks=mlps_off if not story else []):  # the model as it is being trained
                 _evaluate(model, val_rows, step, log)
             bar.set_postfix(val=f"{log.val_loss[-1]:.3f}", ind=f"{log.induction_loss_ratio[-1]:.2f}")

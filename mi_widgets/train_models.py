@@ -120,7 +120,7 @@ def train_one(name: str, scale: float = 1.0) -> Path:
     val = torch.from_numpy(ensure_tokens(tokenizer, 64 * N_CTX, "val").astype(np.int64)).view(64, N_CTX).clone()
     val[:, 0] = tokenizer.bos_token_id
     drills = (RowSampler(ensure_tokens(tokenizer, DRILL_ARRAY, "train", drills=True), N_CTX,
-                         tokenizer.bos_token_id, VOCAB, seed=cfg.seed + 1000) if cfg.ioi_rows else None)
+                         tokenizer.bos_token_id, VOCAB, seed=cfg.seed + 1000) if cfg.ioi_rows or cfg.ioi_warmup_steps else None)
     torch.manual_seed(cfg.seed)
     model = HookedTransformer(HookedTransformerConfig(**COMMON, **spec.arch, seed=cfg.seed), tokenizer=tokenizer)
     model.unembed.b_U.requires_grad_(False)  # stays zero, so the GPT-2 export (no lm_head bias) is exact
@@ -145,7 +145,7 @@ def main() -> None:
     tokenizer = ensure_tokenizer(args.retrain_tokenizer)
     ensure_tokens(tokenizer, TOKEN_ARRAY, "train")  # once, before the workers share it
     ensure_tokens(tokenizer, 64 * N_CTX, "val")
-    if any(SUITE[n].train.ioi_rows for n in args.models):
+    if any(SUITE[n].train.ioi_rows or SUITE[n].train.ioi_warmup_steps for n in args.models):
         ensure_tokens(tokenizer, DRILL_ARRAY, "train", drills=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

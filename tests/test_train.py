@@ -51,6 +51,12 @@ def test_drill_rows_are_counted_and_required(tmp_path):
         train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg)
     log = train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg, drills=sampler)
     assert log.tokens_seen == 2 * (4 + 1 + 3) * n_ctx == tokens_after(2, cfg, n_ctx)
+    # A drill phase between the warm-ups and the stories: repeat_rows drill rows of repeat_row_len tokens.
+    cfg = TrainConfig(tokens=2 * 4 * n_ctx, batch_size=4, induction_warmup_steps=0, repeat_rows_with_stories=1,
+                      ioi_rows=3, ioi_warmup_steps=2, repeat_rows=5, repeat_row_len=16, eval_every=5, warmup_steps=1)
+    log = train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg, drills=sampler)
+    assert log.steps == [0, 1, 2, 3]
+    assert log.tokens_seen == 2 * (5 * 16 + n_ctx) + 2 * (4 + 1 + 3) * n_ctx == tokens_after(4, cfg, n_ctx)
 
 
 def test_cooldown_decays_to_a_tenth():
