@@ -26,10 +26,15 @@ def test_same_seed_same_rows():
     assert torch.equal(a, b)
 
 
-def test_train_counts_tokens_of_both_phases(tmp_path):
+def _tiny_setup(tmp_path):
+    """A tiny attention-only model and a sampler of its rows; returns (model, sampler, n_ctx)."""
     model = make_tiny_model(tmp_path, attn_only=True)
     n_ctx, vocab = model.cfg.n_ctx, model.cfg.d_vocab
-    sampler = RowSampler(np.arange(5000, dtype=np.int32) % (vocab - 1) + 1, n_ctx, 0, vocab, seed=0)
+    return model, RowSampler(np.arange(5000, dtype=np.int32) % (vocab - 1) + 1, n_ctx, 0, vocab, seed=0), n_ctx
+
+
+def test_train_counts_tokens_of_both_phases(tmp_path):
+    model, sampler, n_ctx = _tiny_setup(tmp_path)
     cfg = TrainConfig(tokens=2 * 4 * n_ctx, batch_size=4, induction_warmup_steps=3, repeat_rows=6,
                       repeat_row_len=16, repeat_rows_with_stories=2, eval_every=2, warmup_steps=2)
     val = sampler.batch(4, repeat_frac=0.0)
@@ -42,9 +47,7 @@ def test_train_counts_tokens_of_both_phases(tmp_path):
 
 
 def test_drill_rows_are_counted_and_required(tmp_path):
-    model = make_tiny_model(tmp_path, attn_only=True)
-    n_ctx, vocab = model.cfg.n_ctx, model.cfg.d_vocab
-    sampler = RowSampler(np.arange(5000, dtype=np.int32) % (vocab - 1) + 1, n_ctx, 0, vocab, seed=0)
+    model, sampler, n_ctx = _tiny_setup(tmp_path)
     cfg = TrainConfig(tokens=2 * 4 * n_ctx, batch_size=4, induction_warmup_steps=0, repeat_rows_with_stories=1,
                       ioi_rows=3, eval_every=5, warmup_steps=1, cooldown_frac=0.5)
     with pytest.raises(ValueError, match="drills"):
