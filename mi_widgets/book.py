@@ -101,15 +101,21 @@ def executed_path(src: Path, mode: str) -> Path:
     return BUILD / "executed" / mode / src.relative_to(NOTEBOOKS)
 
 
-def execute_all(smoke: bool) -> list[tuple[Path, NotebookRun]]:
+def execute_all(smoke: bool, only: list[str] | None = None) -> list[tuple[Path, NotebookRun]]:
+    """Execute every notebook (or those whose folder is in ``only``); the run table covers full runs only."""
     mode = "smoke" if smoke else "full"
+    paths = [p for p in notebook_paths() if not only or p.parent.name in only]
+    if only and len(paths) != len(set(only)):
+        known = [p.parent.name for p in notebook_paths()]
+        raise ValueError(f"unknown notebook folders in {only}; expected some of {known}")
     runs = []
-    for src in tqdm(notebook_paths(), desc=f"executing notebooks ({mode})"):
+    for src in tqdm(paths, desc=f"executing notebooks ({mode})"):
         run = execute_notebook(src, executed_path(src, mode), {"SMOKE": smoke})
         if not run.ok:
             raise RuntimeError(f"{src.relative_to(NOTEBOOKS)} failed:\n{run.log}")
         runs.append((src, run))
-    write_run_table(runs, BUILD / f"notebook_runs_{mode}.md")
+    if not only:
+        write_run_table(runs, BUILD / f"notebook_runs_{mode}.md")
     return runs
 
 
@@ -209,6 +215,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--execute", action="store_true", help="execute every notebook before building")
     parser.add_argument("--smoke", action="store_true", help="smoke-mode parameters (seconds per notebook)")
+    parser.add_argument("--only", nargs="+", metavar="FOLDER", help="with --execute: only these notebooks "
+                        "(folder names, e.g. 01_models); the others keep their last executed copy")
     parser.add_argument("--vendor", action="store_true", help="only fetch the site's JavaScript from npm")
     args = parser.parse_args()
     if args.vendor:
@@ -216,7 +224,7 @@ def main() -> None:
         return
     mode = "smoke" if args.smoke else "full"
     if args.execute:
-        execute_all(args.smoke)
+        execute_all(args.smoke, args.only)
     index = build_site(mode)
     print(f"built {index}")
 

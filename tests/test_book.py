@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mi_widgets.book import NOTEBOOKS, NotebookRun, hide_injected_parameters, notebook_paths, write_run_table
 
 
@@ -31,3 +33,10 @@ def test_injected_parameters_are_hidden_in_the_site():
     out = hide_injected_parameters(nb)
     assert out["cells"][0]["metadata"]["tags"] == ["injected-parameters", "remove-cell"]
     assert out["cells"][1]["metadata"]["tags"] == ["parameters"]
+
+
+def test_execute_only_names_known_notebooks():
+    from mi_widgets.book import execute_all
+
+    with pytest.raises(ValueError, match="unknown notebook folders"):
+        execute_all(smoke=True, only=["01_models", "no_such_notebook"])
