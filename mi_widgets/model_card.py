@@ -59,8 +59,11 @@ def card_text(name: str, summary: str, facts: dict) -> str:
     warm_lr = (f" ({t['config']['induction_lr']} during the induction warm-up)"
                if t["config"].get("induction_lr") not in (None, t["config"]["lr"]) else "")
     c = t["config"]
-    drills = (f" and {c['ioi_rows']} rows of indirect-object drills (short scenes with two fresh names each,"
-              " from the training templates only)" if c.get("ioi_rows") else "")
+    what = "indirect-object drills (short scenes with two fresh names each, built from the training templates only)"
+    drill_phase = (f" Then {c['ioi_warmup_steps']} steps train on {c['repeat_rows']} rows of {c['repeat_row_len']} "
+                   f"tokens of {what} and {c['repeat_rows_with_stories']} repeat rows, every block on."
+                   if c.get("ioi_warmup_steps") else "")
+    drills = (f" and {c['ioi_rows']} rows of " + ("those drills" if drill_phase else what)) if c.get("ioi_rows") else ""
     schedule = (f"constant, then decaying linearly to a tenth over the last {c['cooldown_frac']:.0%} of the story steps"
                 if c.get("cooldown_frac") else "constant")
     stop = (f"; it stops once the second-copy loss is below {target:.0%} of the first, checked every 100 steps"
@@ -83,7 +86,7 @@ generated TinyStories-style text (`mi_widgets.stories`) with the shared 2048-tok
 **Data mix.** Story rows are {a['n_ctx']} tokens cut at random from 24M tokens of generated stories
 (about a fifth of the stories repeat a made-up song or list). Repeat rows are BOS and a span of random
 tokens (8 to a third of the row) tiled to fill the row, which only copying (induction) can predict. The first {t.get('warmup_steps_run') or t['config']['induction_warmup_steps']} steps train on {t['config']['repeat_rows']}
-repeat rows of {t['config']['repeat_row_len']} tokens each{mlps_off}, to make induction heads form{stop} (the section below says whether they did); after that each
+repeat rows of {t['config']['repeat_row_len']} tokens each{mlps_off}, to make induction heads form{stop} (the section below says whether they did).{drill_phase} After that each
 step has {t['config']['batch_size']} story rows, {t['config']['repeat_rows_with_stories']} repeat rows{drills}, all {a['n_ctx']} tokens long.
 Optimiser: AdamW, learning rate {t['config']['lr']}{warm_lr} after {t['config']['warmup_steps']} warm-up steps, then
 {schedule}; seed {t['config']['seed']}.
