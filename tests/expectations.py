@@ -57,11 +57,9 @@ EXPECTATIONS: dict[str, list[Claim]] = {
     ],
     "01_models/01_models.ipynb": [
         # The 4-layer model's held-out loss, in nats per token.
-        at_most("val_loss_gelu_4l", 0.75, smoke=0.8),
-        # Negative result: held-out loss falls from 1L to 2L attention-only to 2L GELU, but the 4-layer
-        # model, trained on the same 5.5M story tokens, ends just above the 2-layer GELU model, so the
-        # strict ordering issue 3 asks for does not hold; the notebook says so.
-        Claim("val_loss_strictly_improves", 0, 0),
+        at_most("val_loss_gelu_4l", 0.6, smoke=0.8),
+        # Held-out loss falls strictly with size: 1L > 2L attention-only > 2L GELU > 4L GELU.
+        is_true("val_loss_strictly_improves"),
         # Every model with two or more layers copies random tokens on their second showing: loss on
         # the second copy under 20% of the first, and a head attending to the token after the earlier
         # occurrence with score above 0.4.
@@ -71,12 +69,15 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_least("capabilities_mostly_right_gelu_4l", 10, smoke=9),
         at_least("accuracy_gelu_4l_ngram", 0.95),
         at_least("accuracy_gelu_4l_skip_trigram", 0.95),
-        at_least("accuracy_gelu_4l_quote_close", 0.9),
+        at_least("accuracy_gelu_4l_quote_close", 0.9, smoke=0.8),
         at_least("accuracy_gelu_4l_related_concept", 0.9),
         at_least("accuracy_gelu_4l_induction_name", 0.8),
         # Negative result: on held-out templates it prefers the wrong name in at least one role order
         # (mean log-probability difference below zero), so indirect-object identification is not learned.
-        at_most("ioi_heldout_min_order_diff_gelu_4l", 0.0),
+        # Indirect objects: right in every role order on the training templates (drills taught it), but
+        # negative result: in at least one order wrong on average on the held-out templates.
+        at_least("ioi_min_order_diff_gelu_4l", 2.0, smoke=0.5),
+        at_most("ioi_heldout_min_order_diff_gelu_4l", 0.0, smoke=1.0),
     ],
     "20_capabilities/20_capabilities.ipynb": [
         # The loop starts from the confident, correct tokens: about two thirds of held-out tokens for the 1-layer
@@ -101,7 +102,7 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # Loss per capability falls from the smallest to the largest model on most capabilities, but at every
         # step of the suite on few (negative result); a second attention layer cuts the loss on names by > 2x.
         at_least("loss_falls_smallest_to_largest", 8, smoke=5),
-        at_most("loss_falls_at_every_step", 4),
+        at_most("loss_falls_at_every_step", 7),
         at_most("loss_induction_name_ratio_first_two", 0.5),
         # Every task file holds at least 100 held-out items.
         at_least("task_originals_min", 100),
@@ -147,13 +148,12 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # The skip path lowers the transcoder's FVU.
         is_true("transcoder_skip_helps"),
         # Shipped dictionaries: every one present, residual SAEs recover >= 90% of the loss at L0 <= 32,
-        # the per-layer and pre-unembed SAEs have under 5% dead latents. Negative result: the widest SAE
-        # (8192 latents, for feature splitting) has 5% or more. Transcoders' dead fractions are reported.
+        # every shipped SAE (the widest, 4096, included) has under 5% dead latents.
         at_least("shipped_count", 11),
         at_least("shipped_resid_min_loss_recovered", 0.9),
         at_most("shipped_resid_max_l0", 32),
         at_most("shipped_sae_max_dead_fraction", 0.05),
-        at_least("shipped_widest_sae_dead_fraction", 0.05),
+        at_most("shipped_widest_sae_dead_fraction", 0.05),
     ],
     "30_geometry/30_geometry.ipynb": [
         # PCA of SAE codes: the share of the smallest principal components that can be projected out of the
