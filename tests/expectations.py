@@ -160,8 +160,8 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # codes (decoded, spliced in) with the loss rising by at most 10% of the SAE's own loss gap.
         Claim("ablatable_fraction_resid2_w512", 0.08, 0.3, smoke=(0.02, 0.5)),
         Claim("ablatable_fraction_resid2", 0.15, 0.45, smoke=(0.02, 0.6)),
-        # On blocks.2 the share rises with width (512 -> 2048 -> 8192); the widest allows the most.
-        is_true("ablatable_rises_with_width"),
+        # On blocks.2 the share rises with width (512 -> 2048 -> 4096); the widest allows the most.
+        Claim("ablatable_rises_with_width", 1, 1, smoke=(0, 1)),
         at_least("width_family_ablatable_widest", 0.35, smoke=0.02),
         Claim("ablatable_fraction_min", 0.08, 0.3, smoke=(0.02, 0.5)),
         Claim("ablatable_fraction_max", 0.35, 0.7, smoke=(0.02, 0.7)),
@@ -169,20 +169,21 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # hypothesis: more droppable components = worse SAE), so it fails as a quality metric here...
         at_most("rho_ablatable_fvu", 0.3, smoke=1.0),
         Claim("spectrum_metric_supported", 0, 0),
-        # ...while the participation ratio (share of width) does rank SAEs like FVU (a lead: 7 SAEs).
+        # ...while the participation ratio (share of width) ranks SAEs like FVU (a lead: 7 SAEs; the
+        # notebook says whether p < 0.05).
         at_least("rho_participation_fvu", 0.5, smoke=-1.0),
-        at_most("rho_participation_fvu_p", 0.05, smoke=1.0),
-        # Number words and digits lie in order along PC1 of their mean residuals (Bonferroni over 6 spaces).
+        # Number words lie in order along PC1 of their mean residuals (Bonferroni over 6 spaces).
         at_least("number_words_max_line", 0.85, smoke=0.6),
         at_most("number_words_max_line_p", 0.0083, smoke=0.05),
-        at_least("digits_max_line", 0.8, smoke=0.5),
-        at_most("digits_max_line_p", 0.0083, smoke=0.05),
+        # Negative result (this model): digits lean the same way but miss the Bonferroni threshold.
+        Claim("digits_max_line", 0.5, 0.85, smoke=(0.3, 1.0)),
+        at_least("digits_max_line_p", 0.0083, smoke=0.0),
         # Negative result: days are on no ordered circle in any space (embedding, resid0-3, unembedding).
         at_least("days_max_circle_p", 0.0083, smoke=0.0),
         at_most("days_in_order_spaces", 0, smoke=6),
-        # Months: significantly circle-aligned in the unembedding, but never in exact calendar order.
-        at_most("months_max_circle_p", 0.0083, smoke=0.05),
-        at_least("months_max_circle", 0.6, smoke=0.3),
+        # Negative result: months are on no circle either (the earlier 4-layer model had them roughly
+        # circle-aligned in the unembedding), and never in exact calendar order.
+        at_least("months_max_circle_p", 0.0083, smoke=0.0),
         at_most("months_in_order_spaces", 0, smoke=6),
         # Categories in resid2: words sit with their top-level category; animals of each kind look like
         # the other animals (superset); the kinds (mammal/bird/insect) separate only weakly.
@@ -257,10 +258,10 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("toy_seeds_recurrence_null_max", 0.15),
         at_least("toy_seeds_nmf_recovered_min", 0.5),
         at_most("toy_seeds_nmf_recovered_null_max", 0.17),
-        # Shipped SAEs on blocks.2.hook_resid_post: the 8192-wide one has many dead latents (known issue),
-        # the 512-wide one almost none; 512 -> 8192 gives hundreds of split families.
+        # Shipped SAEs on blocks.2.hook_resid_post: few dead latents at 512 and at 4096 on these tokens;
+        # 512 -> 4096 gives hundreds of split families.
         at_most("real_dead_fraction_narrow", 0.01),
-        at_least("real_dead_fraction_wide", 0.15),
+        at_most("real_dead_fraction_wide", 0.06, smoke=0.15),
         at_least("real_families", 100, smoke=50),
         # Negative result: no modifier direction recurs across real families. Almost no delta has a
         # cross-family partner within cosine 0.8, the mean best match beats the matched null by under
