@@ -406,7 +406,7 @@ def latent_capabilities(sae: Dictionary, model, stories: Sequence, capabilities:
     Stories are cut to the model's context.
     """
     from mi_widgets.activations import iter_activations
-    from mi_widgets.evaluate import capability_tokens
+    from mi_widgets.evaluate import _pad, capability_tokens
 
     if not stories:
         raise ValueError("need at least one story")
@@ -416,16 +416,13 @@ def latent_capabilities(sae: Dictionary, model, stories: Sequence, capabilities:
     encoded = [capability_tokens(model.tokenizer, s) for s in stories]
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start: start + batch_size]
-        length = min(n_ctx, max(len(ids) for ids, _ in chunk))
-        tokens = torch.full((len(chunk), length), model.tokenizer.bos_token_id, dtype=torch.long)
-        label = torch.full((len(chunk), length), len(capabilities), dtype=torch.long)
-        valid = torch.zeros(len(chunk), length, dtype=torch.bool)
-        for r, (ids, marks) in enumerate(chunk):
-            ids = ids[:length]
-            tokens[r, : len(ids)] = torch.tensor(ids)
-            valid[r, 1: len(ids) - 1] = True  # positions with a next token to serve (BOS skipped)
+        tokens, lengths = _pad([ids[:n_ctx] for ids, _ in chunk], model.tokenizer.bos_token_id)
+        where = torch.arange(tokens.shape[1])
+        valid = (where >= 1) & (where < lengths[:, None] - 1)  # positions with a next token to serve (BOS skipped)
+        label = torch.full(tokens.shape, len(capabilities), dtype=torch.long)
+        for r, (_, marks) in enumerate(chunk):
             for cap, pos in marks:
-                if cap in col and 1 <= pos - 1 < len(ids) - 1:
+                if cap in col and 1 <= pos - 1 < tokens.shape[1] and valid[r, pos - 1]:
                     label[r, pos - 1] = col[cap]
         acts = next(iter_activations(model, [sae.cfg.hook_in], tokens, len(tokens), skip_bos=True, progress=False))
         x = acts[sae.cfg.hook_in]
