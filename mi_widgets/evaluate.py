@@ -1,9 +1,9 @@
 """Score a model on text: next-token log-probabilities, continuations, and the planted capabilities.
 
-Sequences in a batch are right-padded: attention is causal, so padding after a sequence never changes
-the logits of its real tokens. `token_scores` is the memory-light core for many rows: it keeps two numbers
-per token (log-probability and rank of the token that follows), batches rows of similar length together,
-and runs a row that is a prefix of another row inside the longer row's pass. Introduced in
+Sequences in a batch are right-padded (`pad_rows`): attention is causal, so padding after a sequence
+never changes the logits of its real tokens. `token_scores` is the one scoring core, and memory-light: it
+keeps two numbers per token (log-probability and rank of the token that follows), batches rows of similar
+length together, and runs a row that is a prefix of another row inside the longer row's pass. Introduced in
 ``notebooks/01_models/01_models.ipynb``; `token_scores` and `text_scores` in
 ``notebooks/20_capabilities/20_capabilities.ipynb``.
 """
@@ -20,47 +20,36 @@ from jaxtyping import Float, Int
 from mi_widgets.stories import Story
 
 
-def _pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_rows(rows: list[list[int]], pad: int) -> tuple[Int[torch.Tensor, "batch pos"], Int[torch.Tensor, "batch"]]:
+    """Token rows right-padded with ``pad`` into one tensor, and each row's length.
+
+    Attention is causal, so the padding after a row never changes the logits of its real tokens.
+    """
+    if not rows:
+        raise ValueError("need at least one row")
     width = max(len(r) for r in rows)
     tokens = torch.full((len(rows), width), pad, dtype=torch.long)
     for i, r in enumerate(rows):
-        tokens[i, : len(r)] = torch.tensor(r)
-    lengths = torch.tensor([len(r) for r in rows])
-    return tokens, lengths
-
-
-@torch.no_grad()
-def next_token_logprobs(model, rows: list[list[int]], batch_size: int = 16) -> list[Float[torch.Tensor, "pos vocab"]]:
-    """Log-softmax of the logits for each token row (each at most n_ctx tokens long)."""
-    if any(len(r) > model.cfg.n_ctx for r in rows):
-        raise ValueError(f"a row is longer than the model's context ({model.cfg.n_ctx} tokens); window it first")
-    out = []
-    for i in range(0, len(rows), batch_size):
-        tokens, lengths = _pad(rows[i: i + batch_size], model.tokenizer.pad_token_id)
-        logprobs = model(tokens.to(model.cfg.device)).log_softmax(-1).cpu()  # [batch, pos, vocab]
-        out += [lp[:n] for lp, n in zip(logprobs, lengths.tolist())]
-    return out
+        tokens[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return tokens, torch.tensor([len(r) for r in rows])
 
 
 def continuation_logprobs(model, prompts: Sequence[str], continuations: Sequence[str],
-                          batch_size: int = 16) -> torch.Tensor:
+                          batch_size: int = 32) -> Float[torch.Tensor, "n"]:
     """Sum of log P(continuation tokens | prompt) for each pair; prompts are left-truncated to fit."""
     if len(prompts) != len(continuations) or not prompts:
         raise ValueError("need as many continuations as prompts, and at least one of each")
     tok = model.tokenizer
-    rows, spans = [], []
+    rows, firsts = [], []
     for prompt, cont in zip(prompts, continuations):
         cont_ids = tok(cont, add_special_tokens=False)["input_ids"]
         if not cont_ids:
             raise ValueError(f"continuation {cont!r} has no tokens")
         prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"][-(model.cfg.n_ctx - 1 - len(cont_ids)):]
         rows.append([tok.bos_token_id, *prompt_ids, *cont_ids])
-        spans.append((len(rows[-1]) - len(cont_ids), len(rows[-1])))
-    scores = []
-    for row, lp, (a, b) in zip(rows, next_token_logprobs(model, rows, batch_size), spans):
-        targets = torch.tensor(row[a:b])
-        scores.append(lp[a - 1: b - 1].gather(-1, targets[:, None]).sum())
-    return torch.stack(scores)
+        firsts.append(len(prompt_ids))  # the position that predicts the first continuation token
+    scores = token_scores(model, rows, batch_size, first=firsts)
+    return torch.stack([sc.logprobs[f:].sum() for sc, f in zip(scores, firsts)])
 
 
 def windows(length: int, n_ctx: int) -> list[tuple[int, int, int]]:
@@ -155,7 +144,7 @@ def token_scores(model, rows: list[list[int]], batch_size: int = 32, also: list[
         width = max(len(rows[i]) - need[i] for i in runs[start: start + batch_size])
         step = max(1, min(batch_size, max_logits // max(1, width * model.cfg.d_vocab)))
         batch = runs[start: start + step]
-        tokens, _ = _pad([rows[i] for i in batch], model.tokenizer.pad_token_id or 0)
+        tokens, _ = pad_rows([rows[i] for i in batch], model.tokenizer.pad_token_id or 0)
         spans = [(need[i], len(rows[i])) for i in batch]
         index = (torch.tensor([b for b, (lo, hi) in enumerate(spans) for _ in range(lo, hi)], dtype=torch.long),
                  torch.tensor([p for lo, hi in spans for p in range(lo, hi)], dtype=torch.long))
@@ -204,20 +193,6 @@ def capability_tokens(tokenizer, story: Story) -> tuple[list[int], list[tuple[st
             if a < label.end and b > label.start:
                 marks.append((label.capability, pos))
     return ids, marks
-
-
-def target_logprobs(model, ids_list: list[list[int]], batch_size: int = 16) -> list[Float[torch.Tensor, "pos vocab"]]:
-    """For each BOS-first token list, the log-probabilities that predict its tokens 1..end.
-
-    Row ``p - 1`` of the result predicts ``ids[p]``; long lists are scored in overlapping windows.
-    """
-    rows, plans = _window_rows(ids_list, model.cfg.n_ctx)
-    scored = iter(next_token_logprobs(model, rows, batch_size))
-    out = []
-    for plan in plans:
-        parts = [lp[lo - s - 1: hi - s - 1] for (s, lo, hi), lp in zip(plan, scored)]
-        out.append(torch.cat(parts))
-    return out
 
 
 def token_losses(model, texts: Sequence[str], batch_size: int = 16) -> list[Float[torch.Tensor, "pos"]]:

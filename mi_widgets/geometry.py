@@ -406,7 +406,7 @@ def latent_capabilities(sae: Dictionary, model, stories: Sequence, capabilities:
     Stories are cut to the model's context.
     """
     from mi_widgets.activations import iter_activations
-    from mi_widgets.evaluate import _pad, capability_tokens
+    from mi_widgets.evaluate import capability_tokens, pad_rows
 
     if not stories:
         raise ValueError("need at least one story")
@@ -416,7 +416,7 @@ def latent_capabilities(sae: Dictionary, model, stories: Sequence, capabilities:
     encoded = [capability_tokens(model.tokenizer, s) for s in stories]
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start: start + batch_size]
-        tokens, lengths = _pad([ids[:n_ctx] for ids, _ in chunk], model.tokenizer.bos_token_id)
+        tokens, lengths = pad_rows([ids[:n_ctx] for ids, _ in chunk], model.tokenizer.bos_token_id)
         where = torch.arange(tokens.shape[1])
         valid = (where >= 1) & (where < lengths[:, None] - 1)  # positions with a next token to serve (BOS skipped)
         label = torch.full(tokens.shape, len(capabilities), dtype=torch.long)

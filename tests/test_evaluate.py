@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mi_widgets.evaluate import (capability_table, continuation_logprobs, ioi_table, next_token_logprobs, token_losses,
-                                 target_logprobs, windows)
+from mi_widgets.evaluate import (capability_table, continuation_logprobs, ioi_table, pad_rows, text_scores, token_losses,
+                                 token_scores, windows)
 from mi_widgets.stories import CAPABILITIES, generate_stories
 from conftest import make_tiny_model
 
@@ -25,25 +25,11 @@ def test_windows_score_every_target_once_with_context(length):
         assert hi - start <= 64 and (start == 0 or lo - start >= 32)
 
 
-def test_padding_does_not_change_logprobs(model):
-    rows = [[0, 5, 6, 7, 8, 9], [0, 11, 12]]
-    batched = next_token_logprobs(model, rows)
-    for row, lp in zip(rows, batched):
-        alone = model(torch.tensor([row])).log_softmax(-1)[0]
-        torch.testing.assert_close(lp, alone, rtol=1e-5, atol=1e-5)
-
-
-def test_rows_longer_than_the_context_are_refused(model):
-    with pytest.raises(ValueError, match="window"):
-        next_token_logprobs(model, [[0] * (model.cfg.n_ctx + 1)])
-
-
-def test_target_logprobs_equal_a_plain_pass_inside_the_first_window(model):
-    ids = [0] + torch.randint(1, model.cfg.d_vocab, (150,)).tolist()
-    lp = target_logprobs(model, [ids])[0]
-    assert lp.shape == (150, model.cfg.d_vocab)
-    plain = model(torch.tensor([ids[:64]])).log_softmax(-1)[0]
-    torch.testing.assert_close(lp[:63], plain[:63], rtol=1e-5, atol=1e-5)
+def test_pad_rows():
+    tokens, lengths = pad_rows([[0, 5, 6], [0]], pad=9)
+    assert tokens.tolist() == [[0, 5, 6], [0, 9, 9]] and lengths.tolist() == [3, 1]
+    with pytest.raises(ValueError, match="at least one row"):
+        pad_rows([], pad=9)
 
 
 def test_continuation_logprobs_sum_token_logprobs(model):
@@ -87,8 +73,6 @@ def test_token_losses_match_continuation_scores(model):
 
 
 def test_token_scores_match_plain_passes_with_prefixes_shared(model):
-    from mi_widgets.evaluate import token_scores
-
     rows = [[0, 5, 6, 7, 8, 9], [0, 5, 6], [0, 11, 12], [0, 5, 6, 7], [0, 11, 12], [0]]
     scores = token_scores(model, rows, batch_size=2, also=[[], [(2, 40)], [], [], [(0, 3), (1, 4)], []])
     for row, sc in zip(rows, scores):
@@ -110,12 +94,14 @@ def test_token_scores_match_plain_passes_with_prefixes_shared(model):
         token_scores(model, [[0] * (model.cfg.n_ctx + 1)])
 
 
-def test_text_scores_agree_with_target_logprobs(model):
-    from mi_widgets.evaluate import text_scores
-
+def test_text_scores_equal_plain_passes_in_each_window(model):
     ids = [0] + torch.randint(1, model.cfg.d_vocab, (150,), generator=torch.Generator().manual_seed(0)).tolist()
     sc = text_scores(model, [ids, ids[:20]])
-    lp = target_logprobs(model, [ids])[0]
-    want = lp.gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]
-    torch.testing.assert_close(sc[0].logprobs, want, rtol=1e-4, atol=1e-4)
-    assert len(sc[1].logprobs) == 19 and (sc[0].ranks >= 1).all()
+    assert len(sc[0].logprobs) == 150 and len(sc[1].logprobs) == 19 and (sc[0].ranks >= 1).all()
+    n = model.cfg.n_ctx
+    for start, lo, hi in windows(len(ids), n):  # each target against a pass over its own window
+        row = [ids[0], *ids[start + 1: start + n]]
+        lp = model(torch.tensor([row])).log_softmax(-1)[0]
+        want = lp[lo - start - 1: hi - start - 1].gather(-1, torch.tensor(ids[lo:hi])[:, None])[:, 0]
+        torch.testing.assert_close(sc[0].logprobs[lo - 1: hi - 1], want, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(sc[1].logprobs, sc[0].logprobs[:19], rtol=1e-4, atol=1e-4)
