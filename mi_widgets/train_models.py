@@ -11,6 +11,7 @@ with the measurements the card reports. See ``notebooks/01_models/01_models.ipyn
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -88,7 +89,10 @@ def ensure_tokens(tokenizer, n_tokens: int, split: str, drills: bool = False) ->
     from mi_widgets.models import file_sha256
     from mi_widgets.stories import ioi_drills
 
-    tag = file_sha256(Path(tokenizer.name_or_path) / "tokenizer.json")[:12]
+    # Keyed by the tokenizer and by the generator's source, so editing a template rebuilds the cache.
+    sources = [Path(tokenizer.name_or_path) / "tokenizer.json",
+               *(Path(__file__).parent / f for f in ("stories.py", "story_templates.py", "lexicon.py"))]
+    tag = hashlib.sha256("".join(file_sha256(p) for p in sources).encode()).hexdigest()[:12]
     path = cache_dir() / f"{'ioi_drill_' * drills}{split}_tokens_{n_tokens}_{SEED}_{tag}.npy"
     if path.exists():
         try:
