@@ -20,7 +20,7 @@ import itertools
 import operator
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from mi_widgets import lexicon as lx
@@ -28,7 +28,7 @@ from mi_widgets import story_templates as tp
 from mi_widgets.lexicon import make_name
 
 __all__ = ["CAPABILITIES", "HELD_OUT_IOI", "SPLITS", "WORD_RANGE", "Label", "Story", "corpus",
-           "generate_stories", "ioi_drills", "label_counts", "make_name"]
+           "generate_stories", "ioi_drills", "ioi_scenes", "label_counts", "make_name"]
 
 CAPABILITIES = (
     "ngram", "repeat_noun", "induction_name", "skip_trigram", "plural_singular", "story_start",
@@ -220,23 +220,28 @@ def _balanced(rng: random.Random) -> Iterator[tuple[bool, bool]]:
 
 def _ioi(rng: random.Random, v: dict, mode: _Mode, order: tuple[bool, bool], mix: bool = False) -> list[_Item]:
     """One indirect-object scene; ``mix`` pairs the intro of one template with the action of another."""
-    hero_first, subject_first = order
     t = rng.choice(mode.ioi_templates)
     intro, action = _T["ioi"][t]
     if mix and " it " not in action:  # "gave it to" needs its own intro's object
         intro = _T["ioi"][rng.choice(mode.ioi_templates)][0]
         if intro.endswith(","):
             action = action.replace("Then ", "then ", 1)
-    x, y = ("A", "B") if hero_first else ("B", "A")
-    s, io = (x, y) if subject_first else (y, x)
-    v.update(X=v[x], Y=v[y], S=v[s], IO=v[io])
     gap = 0 if intro.endswith(",") else rng.randint(0, 3)
-    meta = {"answer": v[io], "wrong": v[s], "template": t, "order": "ABAB" if subject_first else "ABBA",
-            "held_out": t in HELD_OUT_IOI, "gap": gap, "answer_is_hero": io == "A"}
-    block: list[_Item] = [intro, *(g[0] for g in rng.sample(_T["gap"], gap)), (action, {"ioi": meta})]
+    block = _ioi_block(v, intro, action, t, order, [g[0] for g in rng.sample(_T["gap"], gap)])
     if rng.random() < 0.6:
         block.append(rng.choice(_T["ioi_reaction"])[0])
     return block
+
+
+def _ioi_block(v: dict, intro: str, action: str, t: int, order: tuple[bool, bool], fillers: list[str]) -> list[_Item]:
+    """Intro, filler sentences and the labelled action of a scene; ``order`` is (hero first, subject first)."""
+    hero_first, subject_first = order
+    x, y = ("A", "B") if hero_first else ("B", "A")
+    s, io = (x, y) if subject_first else (y, x)
+    v.update(X=v[x], Y=v[y], S=v[s], IO=v[io])
+    meta = {"answer": v[io], "wrong": v[s], "template": t, "order": "ABAB" if subject_first else "ABBA",
+            "held_out": t in HELD_OUT_IOI, "gap": len(fillers), "answer_is_hero": io == "A"}
+    return [intro, *fillers, (action, {"ioi": meta})]
 
 
 def _plural(rng: random.Random, v: dict) -> list[_Item]:
@@ -369,6 +374,34 @@ def ioi_drills(n: int | None = None, *, seed: int = 0, split: str = "train", sce
         return _Writer(v, pronouns).render([_ioi(rng, v, mode, next(orders), mix=True)]).text
 
     return ("\n\n".join(scene() for _ in range(scenes)) for _ in (itertools.count() if n is None else range(n)))
+
+
+def ioi_scenes(n: int, *, intros: Sequence[int], actions: Sequence[int], seed: int = 0,
+               held_out_names: bool = False) -> list[Story]:
+    """`n` single indirect-object scenes, each the intro of a template from `intros` then the action of one
+    from `actions` (indices into ``TEMPLATES["ioi"]``), nothing in between, role orders balanced.
+
+    Crossing the halves of seen and held-out templates shows which half a model's answer depends on. An
+    action that says "it" ("gave it to") keeps its own intro. The label's ``template`` is the action's.
+    """
+    n_templates = len(_T["ioi"])
+    if n < 1 or not intros or not actions:
+        raise ValueError("need n >= 1 and at least one intro and one action")
+    bad = [t for t in (*intros, *actions) if not 0 <= t < n_templates]
+    if bad:
+        raise ValueError(f"template indices {bad} are out of range: there are {n_templates} IOI templates")
+    rng = random.Random(f"ioi-scenes:{seed}")
+    mode, orders = _Mode(held_out_names, tuple(actions)), _balanced(rng)
+    out = []
+    for _ in range(n):
+        v, pronouns = _characters(rng, mode)
+        _words(rng, v)
+        t = rng.choice(actions)
+        intro, action = _T["ioi"][t if " it " in _T["ioi"][t][1] else rng.choice(intros)][0], _T["ioi"][t][1]
+        if intro.endswith(","):
+            action = action.replace("Then ", "then ", 1)
+        out.append(_Writer(v, pronouns).render([_ioi_block(v, intro, action, t, next(orders), [])]))
+    return out
 
 
 def corpus(n: int, *, seed: int = 0, split: str = "train", sep: str = "<|endoftext|>") -> str:

@@ -181,3 +181,24 @@ def test_categories():
     assert lx.PLURALS["mouse"] == "mice" and lx.PLURALS["butterfly"] == "butterflies"
     assert lx.PLURALS["box"] == "boxes" and lx.PLURALS["zebra"] == "zebras"
     assert len(lx.RELATED) >= 40 and len(set(lx.RELATED)) == len(lx.RELATED)
+
+
+def test_ioi_scenes_cross_template_halves():
+    from mi_widgets.stories import ioi_scenes
+    from mi_widgets.story_templates import TEMPLATES
+
+    scenes = ioi_scenes(40, intros=[0, 1], actions=[10], seed=0)
+    assert [s.text for s in scenes] == [s.text for s in ioi_scenes(40, intros=[0, 1], actions=[10], seed=0)]
+    metas = [l.meta for s in scenes for l in s.labels if l.capability == "ioi"]
+    assert len(metas) == 40 and {m["template"] for m in metas} == {10}
+    assert [m["order"] for m in metas].count("ABBA") == 20  # balanced role orders
+    action = TEMPLATES["ioi"][10][1].split("}", 1)[1].split("{")[0]  # " read a story to "
+    for scene, m in zip(scenes, metas):
+        assert scene.text.startswith(("When ", f"{m['answer']} and ", f"{m['wrong']} and "))
+        assert scene.text.endswith(f"{m['wrong']}{action}{m['answer']}.")
+    own = ioi_scenes(4, intros=[0], actions=[3], seed=0)  # "gave it to" keeps its own intro
+    assert all(" found " in s.text for s in own)
+    with pytest.raises(ValueError, match="out of range"):
+        ioi_scenes(4, intros=[0], actions=[99])
+    with pytest.raises(ValueError, match="at least one intro"):
+        ioi_scenes(4, intros=[], actions=[1])
