@@ -59,8 +59,11 @@ def card_text(name: str, summary: str, facts: dict) -> str:
     warm_lr = (f" ({t['config']['induction_lr']} during the induction warm-up)"
                if t["config"].get("induction_lr") not in (None, t["config"]["lr"]) else "")
     c = t["config"]
-    what = "indirect-object drills (short scenes with two fresh names each, built from the training templates only)"
-    drill_phase = (f" Then {c['ioi_warmup_steps']} steps train on {c['repeat_rows']} rows of {c['repeat_row_len']} "
+    what = ("indirect-object drills (short scenes with two fresh names each, pairing any intro with any action of the "
+            "training templates and of drill-only scene halves, never a held-out template)")
+    first = (f" (the first {c['ioi_template_steps']} on drills of the training templates' own halves only)"
+             if c.get("ioi_template_steps") else "")
+    drill_phase = (f" Then {c['ioi_warmup_steps']} steps{first} train on {c['repeat_rows']} rows of {c['repeat_row_len']} "
                    f"tokens of {what} and {c['repeat_rows_with_stories']} repeat rows, every block on."
                    if c.get("ioi_warmup_steps") else "")
     drills = (f" and {c['ioi_rows']} rows of " + ("those drills" if drill_phase else what)) if c.get("ioi_rows") else ""

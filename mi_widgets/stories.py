@@ -21,7 +21,7 @@ import operator
 import random
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mi_widgets import lexicon as lx
 from mi_widgets import story_templates as tp
@@ -156,9 +156,10 @@ _MAGIC_WORDS = sum((lx.CATEGORIES[c] for c in ("animal", "colour", "food", "toy"
 class _Mode:
     held_out_names: bool  # draw names from the test-only pool
     ioi_templates: tuple[int, ...]
+    drill_halves: bool = False  # drills also draw from the drill-only intros and actions
 
 
-_TRAIN = _Mode(False, tuple(i for i in range(len(_T["ioi"])) if i not in HELD_OUT_IOI))
+_TRAIN = _Mode(False, tuple(i for i in range(len(_T["ioi"])) if i not in HELD_OUT_IOI), True)
 _MODES = {"train": _TRAIN, "val": _TRAIN, "test": _Mode(True, tuple(sorted(HELD_OUT_IOI)))}
 
 
@@ -219,13 +220,28 @@ def _balanced(rng: random.Random) -> Iterator[tuple[bool, bool]]:
 
 
 def _ioi(rng: random.Random, v: dict, mode: _Mode, order: tuple[bool, bool], mix: bool = False) -> list[_Item]:
-    """One indirect-object scene; ``mix`` pairs the intro of one template with the action of another."""
+    """One indirect-object scene; ``mix`` pairs any intro with any action of the split's drill pool.
+
+    The scene's ``template`` is the index of its action in ``TEMPLATES["ioi"]``, or -1 for a
+    drill-only action.
+    """
     t = rng.choice(mode.ioi_templates)
     intro, action = _T["ioi"][t]
-    if mix and " it " not in action:  # "gave it to" needs its own intro's object
-        intro = _T["ioi"][rng.choice(mode.ioi_templates)][0]
-        if intro.endswith(","):
-            action = action.replace("Then ", "then ", 1)
+    if mix:
+        extra = mode.drill_halves * len(_T["ioi_drill_action"])
+        k = rng.randrange(len(mode.ioi_templates) + extra)
+        t, action = ((mode.ioi_templates[k], _T["ioi"][mode.ioi_templates[k]][1]) if k < len(mode.ioi_templates)
+                     else (-1, _T["ioi_drill_action"][k - len(mode.ioi_templates)][0]))
+        intro = _T["ioi"][t][0] if t >= 0 else intro
+        if " it " not in action:  # "gave it to" needs its own intro's object
+            intros = [_T["ioi"][i][0] for i in mode.ioi_templates]
+            intro = rng.choice(intros + [i[0] for i in _T["ioi_drill_intro"]] * mode.drill_halves)
+            if intro.endswith(","):
+                action = action.replace("Then ", "then ", 1)
+        # Zero to two adverbs after the subject, so the subject is no fixed number of tokens before the answer.
+        adverbs = [a[0] for a in rng.sample(_T["ioi_drill_adverb"], rng.choice((0, 0, 1, 1, 2)))]
+        if adverbs and mode.drill_halves:
+            action = action.replace("{S} ", "{S} " + " and ".join(adverbs) + " ", 1)
     gap = 0 if intro.endswith(",") else rng.randint(0, 3)
     block = _ioi_block(v, intro, action, t, order, [g[0] for g in rng.sample(_T["gap"], gap)])
     if rng.random() < 0.6:
@@ -356,17 +372,23 @@ def generate_stories(n: int | None = None, *, seed: int = 0, split: str = "train
     return (_story(rng, _MODES[split], orders) for _ in (itertools.count() if n is None else range(n)))
 
 
-def ioi_drills(n: int | None = None, *, seed: int = 0, split: str = "train", scenes: int = 8) -> Iterator[str]:
+def ioi_drills(n: int | None = None, *, seed: int = 0, split: str = "train", scenes: int = 8,
+               drill_halves: bool = True) -> Iterator[str]:
     """A deterministic stream of `n` texts of `scenes` short indirect-object scenes each (training drills).
 
-    Every scene has two fresh names, so the answer must be copied from the scene itself. Intros and
-    actions of a split's templates are paired at random (81 pairs for 'train'); 'train' and 'val'
-    never see the held-out templates or names, so the 'test' split still measures generalisation.
+    Every scene has two fresh names, so the answer must be copied from the scene itself. Any intro
+    is paired with any action: for 'train' and 'val', those of the training templates and the
+    drill-only halves of `TEMPLATES` (33 intros by 29 actions, with "to", "for" and "at" before the
+    answer, and zero to two adverbs after the subject). They never show a held-out template's own
+    wording or a held-out name, so the 'test' split, which pairs only the held-out templates' halves,
+    still measures generalisation. ``drill_halves=False`` pairs only the templates' own halves (81 pairs
+    for 'train'), with no adverbs.
     """
     if split not in _MODES:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     rng = random.Random(f"ioi-drill:{split}:{seed}")
     mode, orders = _MODES[split], _balanced(rng)
+    mode = replace(mode, drill_halves=mode.drill_halves and drill_halves)
 
     def scene() -> str:
         v, pronouns = _characters(rng, mode)

@@ -21,8 +21,10 @@ SPAN_KINDS = ("song", "magic", "list", "code", "flag")  # entry order of the spa
 
 # Sentence templates (syntax in `mi_widgets.stories`). A = hero, B = friend, P = pet, and
 # "A.he" etc. are A's pronouns. Entry i of `problem` is solved by entry i of `help`. In `ioi`
-# an intro ending in "," takes no filler sentences before the action. A `related` entry is
-# cue | target | sentence with the cue {c} | later sentence with the target {t}.
+# an intro ending in "," takes no filler sentences before the action; `ioi_drill_intro` and
+# `ioi_drill_action` are more halves of such scenes that only the drills (`stories.ioi_drills`)
+# use, with adverbs from `ioi_drill_adverb` after the subject. A `related` entry is cue | target | sentence with the cue {c} | later sentence with the
+# target {t}.
 TEMPLATES = _sections("""
 [opener]
 Once upon a time, there was {an kind} named {A}.
@@ -77,6 +79,63 @@ While {X} and {Y} were at the {place}, | {S} showed {an colour} {thing} to {IO:i
 {X} and {Y} went to the shop. | {S} bought {an food} for {IO:ioi}.
 Once {X} and {Y} got home, | {S} read a story to {IO:ioi}.
 {X} and {Y} played in the snow. | {S} threw a snowball at {IO:ioi}.
+[ioi_drill_intro]
+{X} and {Y} went for a walk by the {place}.
+{X} and {Y} spent the day at the {place}.
+{X} and {Y} sat by the window.
+{X} and {Y} built a fort out of blankets.
+In the morning, {X} and {Y} woke up early.
+On {dstart}, {X} and {Y} visited the {place}.
+{X} and {Y} were drawing pictures.
+{X} and {Y} came back from the {place}.
+{X} and {Y} planted seeds in the garden.
+Before dinner, {X} and {Y} fed the ducks.
+{X} and {Y} had a picnic near the {place}.
+As soon as {X} and {Y} arrived,
+When the rain stopped, {X} and {Y} ran outside.
+Since {X} and {Y} were bored,
+Just as {X} and {Y} sat down,
+Because {X} and {Y} were hungry,
+When {X} and {Y} came inside,
+Before {X} and {Y} went to bed,
+Once {X} and {Y} finished the game,
+Once {X} and {Y} were ready,
+{X} met {Y} at the {place}.
+{X} was waiting for {Y} by the gate.
+{X} ran into {Y} near the {place}.
+{X} visited {Y} on {dstart}.
+[ioi_drill_action]
+{S} baked a cake for {IO:ioi}.
+{S} made a card for {IO:ioi}.
+{S} picked {an colour} flower for {IO:ioi}.
+{S} drew a picture for {IO:ioi}.
+{S} saved a seat for {IO:ioi}.
+{S} held the door for {IO:ioi}.
+Then {S} poured some milk for {IO:ioi}.
+{S} sang a little tune for {IO:ioi}.
+{S} waved at {IO:ioi}.
+{S} smiled at {IO:ioi}.
+{S} winked at {IO:ioi}.
+Then {S} pointed at {IO:ioi}.
+{S} splashed water at {IO:ioi}.
+{S} rolled the ball to {IO:ioi}.
+{S} sent a letter to {IO:ioi}.
+{S} whispered a secret to {IO:ioi}.
+{S} offered some {food_pl} to {IO:ioi}.
+Then {S} tossed {an thing} to {IO:ioi}.
+{S} kicked the ball to {IO:ioi}.
+{S} said goodbye to {IO:ioi}.
+[ioi_drill_adverb]
+quickly
+happily
+gently
+proudly
+slowly
+carefully
+kindly
+suddenly
+quietly
+shyly
 [ioi_reaction]
 {IO} said, "Thank {=you:skip_trigram}, {S}!"
 {IO} smiled at {S}.

@@ -66,6 +66,12 @@ class TrainConfig:
     """Steps between the induction warm-up and the stories that train on drill rows only
     (``repeat_rows`` rows of ``repeat_row_len`` tokens, plus ``repeat_rows_with_stories`` full-length
     repeat rows), every block on: a concentrated dose of the indirect-object task."""
+    ioi_template_steps: int = 0
+    """The first this many steps of the drill phase train on drills of the nine training templates only
+    (``template_drills``); the rest of the phase and the story steps' drill rows use the full drill pool.
+    Trained on the full pool from the start, the 4-layer model learned the task weakly (mean difference
+    +1.7 on the training templates, not above chance on held-out ones); on the nine templates alone,
+    strongly but tied to them."""
     cooldown_frac: float = 0.0
     """Decay the learning rate linearly to a tenth over this last share of the story steps (induction
     has formed long before; 0: constant to the end)."""
@@ -144,17 +150,21 @@ def _evaluate(model, val_rows, step: int, log: TrainLog) -> None:
 
 
 def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], cfg: TrainConfig,
-          drills: RowSampler | None = None) -> TrainLog:
+          drills: RowSampler | None = None, template_drills: RowSampler | None = None) -> TrainLog:
     """Train ``model`` in place with AdamW on rows from ``sampler``; returns the log.
 
     Phase 1 (``cfg.induction_warmup_steps``): repeated random spans only, many short rows per step,
     with the MLPs switched off if ``cfg.attention_only_warmup``.
-    Phase 2: ``cfg.batch_size`` story rows plus ``cfg.repeat_rows_with_stories`` repeat rows per
+    Drill phase (``cfg.ioi_warmup_steps``): drill rows only, from ``template_drills`` for the first
+    ``cfg.ioi_template_steps`` steps, then from ``drills``.
+    Story phase: ``cfg.batch_size`` story rows plus ``cfg.repeat_rows_with_stories`` repeat rows per
     step (and ``cfg.ioi_rows`` rows from ``drills``), until ``cfg.tokens`` story tokens; the last
     ``cfg.cooldown_frac`` of them at a decaying learning rate.
     """
     if (cfg.ioi_rows or cfg.ioi_warmup_steps) and drills is None:
         raise ValueError("cfg.ioi_rows and cfg.ioi_warmup_steps need a RowSampler of drill text (drills=...)")
+    if cfg.ioi_template_steps and template_drills is None:
+        raise ValueError("cfg.ioi_template_steps needs a RowSampler of training-template drills (template_drills=...)")
     torch.manual_seed(cfg.seed)
     warmup = cfg.induction_warmup_steps
     story_steps = cfg.tokens // (cfg.batch_size * model.cfg.n_ctx)
@@ -177,7 +187,8 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg, not story, warmup + rest - step - 1, cooldown_steps)
         n_repeat = cfg.repeat_rows_with_stories if story else cfg.repeat_rows
-        parts = ([drills.batch(cfg.repeat_rows, repeat_frac=0.0, n_ctx=cfg.repeat_row_len)] if drilling
+        source = template_drills if step < warmup + cfg.ioi_template_steps else drills
+        parts = ([source.batch(cfg.repeat_rows, repeat_frac=0.0, n_ctx=cfg.repeat_row_len)] if drilling
                  else [sampler.batch(cfg.batch_size, repeat_frac=0.0)] if story else [])
         if n_repeat:
             parts.append(sampler.batch(n_repeat, repeat_frac=1.0, n_ctx=None if story else cfg.repeat_row_len))

@@ -62,6 +62,28 @@ def test_drill_rows_are_counted_and_required(tmp_path):
     assert log.tokens_seen == 2 * (5 * 16 + n_ctx) + 2 * (4 + 1 + 3) * n_ctx == tokens_after(4, cfg, n_ctx)
 
 
+def test_template_drills_feed_the_first_drill_steps_only(tmp_path):
+    model, sampler, n_ctx = _tiny_setup(tmp_path)
+    calls = {"drills": 0, "template_drills": 0}
+
+    class Counted:
+        def __init__(self, name):
+            self.name = name
+
+        def batch(self, *args, **kwargs):
+            calls[self.name] += 1
+            return sampler.batch(*args, **kwargs)
+
+    cfg = TrainConfig(tokens=2 * 4 * n_ctx, batch_size=4, induction_warmup_steps=0, repeat_rows_with_stories=1,
+                      ioi_rows=3, ioi_warmup_steps=3, ioi_template_steps=2, repeat_rows=5, repeat_row_len=16,
+                      eval_every=5, warmup_steps=1)
+    with pytest.raises(ValueError, match="template_drills"):
+        train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg, drills=sampler)
+    train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg, drills=Counted("drills"),
+          template_drills=Counted("template_drills"))
+    assert calls == {"template_drills": 2, "drills": 1 + 2}  # 2 template steps; 1 drill step, 2 story steps
+
+
 def test_cooldown_decays_to_a_tenth():
     cfg = TrainConfig(lr=1e-3, warmup_steps=1, cooldown_frac=0.2)
     assert lr_at(50, cfg, steps_left=20, cooldown_steps=20) == pytest.approx(1e-3)
