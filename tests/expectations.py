@@ -72,18 +72,16 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_least("accuracy_gelu_4l_quote_close", 0.9, smoke=0.8),
         at_least("accuracy_gelu_4l_related_concept", 0.9),
         at_least("accuracy_gelu_4l_induction_name", 0.8),
-        # Indirect objects: right in every role order on the training templates (drills taught it), but
-        # negative result: in at least one order wrong on average on the held-out templates, and not
-        # right in both orders on every held-out template.
+        # Indirect objects: right in every role order on the training templates, and (the drill curriculum)
+        # on average in every order on the held-out templates too, on two of the three one by one.
         at_least("ioi_min_order_diff_gelu_4l", 2.0, smoke=0.5),
-        at_most("ioi_heldout_min_order_diff_gelu_4l", 0.0, smoke=1.0),
-        at_most("ioi_heldout_templates_right_gelu_4l", 2, smoke=3),
-        # Crossing template halves: a new action that ends in "to" (as training actions do) works in both
-        # orders; a new intro keeps ABAB but breaks ABBA; actions ending in a new word ("for", "at") fail.
+        at_least("ioi_heldout_min_order_diff_gelu_4l", 0.0, smoke=-10.0),
+        at_least("ioi_heldout_templates_right_gelu_4l", 2, smoke=0),
+        # Crossing template halves in bare scenes: a held-out action ending in "to" (as training actions do)
+        # is right in both orders; most whole held-out templates are not without a story around them.
         at_least("ioi_new_action_known_slot_min", 1.0, smoke=0.0),
-        at_most("ioi_new_action_new_slot_max", 0.0, smoke=3.0),
-        at_least("ioi_new_intro_abab_min", 0.0, smoke=-3.0),
-        at_most("ioi_new_intro_abba_max", 0.0, smoke=2.0),
+        at_least("ioi_crossed_right_new_action", 2, smoke=0),
+        at_most("ioi_crossed_right_both_new", 1, smoke=3),
     ],
     "20_capabilities/20_capabilities.ipynb": [
         # The loop starts from the confident, correct tokens: about two thirds of held-out tokens for the 1-layer
@@ -122,11 +120,11 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         Claim("appears_at_induction_name", 1, 1),
         at_most("induction_name_accuracy_smallest", 0.4),
         at_least("induction_name_accuracy_gelu_4l", 0.6),
-        # ...and no model writes indirect objects on held-out templates (recency shortcut, negative result)
-        # or whole repeated spans, though larger models copy most of a span's tokens.
-        Claim("appears_at_ioi", -1, -1),
-        at_most("ioi_max_accuracy", 0.35, smoke=0.5),
-        at_most("ioi_logit_diff_gelu_4l", 0.0, smoke=2.5),
+        # ...indirect objects on held-out templates only in the 4-layer model (its drill curriculum), and no
+        # model writes whole repeated spans, though larger models copy most of a span's tokens.
+        Claim("appears_at_ioi", 3, 3, smoke=(-1, 3)),
+        at_least("ioi_max_accuracy", 0.5, smoke=0.0),
+        at_least("ioi_logit_diff_gelu_4l", 0.5, smoke=-3.0),
         Claim("appears_at_repeat_span", -1, -1),
         at_least("repeat_span_token_accuracy_largest", 0.5),
         at_most("repeat_span_token_accuracy_smallest", 0.4),
@@ -138,7 +136,7 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("redteam_names_max_change", 0.25, smoke=0.75),
         Claim("redteam_distance_max_drop", 0.3, 0.8, smoke=(0.2, 1.0)),
         at_most("synthetic_induction_accuracy", 0.1),
-        at_least("synthetic_induction_logit_diff", 5.0),
+        at_least("synthetic_induction_logit_diff", 5.0, smoke=2.0),
         # Not uniform: 'they' is much harder than the singular pronouns; several capabilities split by >= 0.3.
         at_most("pronoun_accuracy_they", 0.5),
         at_least("pronoun_accuracy_singular", 0.6),
