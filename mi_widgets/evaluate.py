@@ -238,6 +238,6 @@ def ioi_table(model, stories: Sequence[Story]) -> pd.DataFrame:
     frame = pd.DataFrame(items)
     right = continuation_logprobs(model, frame.prompt.tolist(), frame.answer.tolist())
     wrong = continuation_logprobs(model, frame.prompt.tolist(), frame.wrong.tolist())
-    frame["logprob_diff"] = (right - wrong).numpy()  # equals the logit difference for one-token names
+    frame["logprob_diff"] = (right - wrong).double().numpy()  # equals the logit difference for one-token names
     frame["correct"] = frame.logprob_diff > 0
     return frame
