@@ -236,8 +236,7 @@ def _ioi(rng: random.Random, v: dict, mode: _Mode, order: tuple[bool, bool], mix
         if " it " not in action:  # "gave it to" needs its own intro's object
             intros = [_T["ioi"][i][0] for i in mode.ioi_templates]
             intro = rng.choice(intros + [i[0] for i in _T["ioi_drill_intro"]] * mode.drill_halves)
-            if intro.endswith(","):
-                action = action.replace("Then ", "then ", 1)
+            action = _after(intro, action)
         # Zero to two adverbs after the subject, so the subject is no fixed number of tokens before the answer.
         adverbs = [a[0] for a in rng.sample(_T["ioi_drill_adverb"], rng.choice((0, 0, 1, 1, 2)))]
         if adverbs and mode.drill_halves:
@@ -247,6 +246,11 @@ def _ioi(rng: random.Random, v: dict, mode: _Mode, order: tuple[bool, bool], mix
     if rng.random() < 0.6:
         block.append(rng.choice(_T["ioi_reaction"])[0])
     return block
+
+
+def _after(intro: str, action: str) -> str:
+    """The action as written after ``intro``: lower-case "then" when the intro ends mid-sentence (",")."""
+    return action.replace("Then ", "then ", 1) if intro.endswith(",") else action
 
 
 def _ioi_block(v: dict, intro: str, action: str, t: int, order: tuple[bool, bool], fillers: list[str]) -> list[_Item]:
@@ -419,9 +423,8 @@ def ioi_scenes(n: int, *, intros: Sequence[int], actions: Sequence[int], seed: i
         v, pronouns = _characters(rng, mode)
         _words(rng, v)
         t = rng.choice(actions)
-        intro, action = _T["ioi"][t if " it " in _T["ioi"][t][1] else rng.choice(intros)][0], _T["ioi"][t][1]
-        if intro.endswith(","):
-            action = action.replace("Then ", "then ", 1)
+        intro = _T["ioi"][t if " it " in _T["ioi"][t][1] else rng.choice(intros)][0]
+        action = _after(intro, _T["ioi"][t][1])
         out.append(_Writer(v, pronouns).render([_ioi_block(v, intro, action, t, next(orders), [])]))
     return out
 
