@@ -12,6 +12,10 @@ OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 WA
 NO_NET := tests/run_offline.sh
 PYTEST_ARGS ?=
 VENDOR := notebooks/_vendor/.done
+# JupyterLab without its internet features: no news feed, no update check, and the news question answered.
+LAB_FLAGS := --LabApp.extension_manager=readonly --LabApp.news_url=None \
+	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: setup browser test book lab models bench clean
 
@@ -26,10 +30,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name $(KERNEL) --display-name "MI Workbook (.venv)" >/dev/null
+	mkdir -p $(dir $(LAB_SETTINGS))
+	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+		> $(LAB_SETTINGS)
 	touch $@
 
 # The widget manager and require.js for pages with live widgets, from npm (the site never asks a CDN).
-$(VENDOR): mi_widgets/book.py | $(STAMP)
+$(VENDOR): mi_widgets/book/build.py | $(STAMP)
 	$(BIN)/python -m mi_widgets.book --vendor >/dev/null
 
 # Debian's Chromium for the browser test of the built site (Playwright drives it; its own download
@@ -44,15 +51,15 @@ test: setup browser
 book: setup
 	$(OFFLINE) $(NO_NET) $(BIN)/python -m mi_widgets.book --execute
 
-# Loopback only, extension manager read-only (it would query PyPI); root (containers) needs --allow-root.
+# Loopback only, extension manager read-only (it would query PyPI), no news; root (containers) needs --allow-root.
 lab: setup
-	$(OFFLINE) $(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.extension_manager=readonly \
+	$(OFFLINE) $(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_FLAGS) \
 		--ServerApp.ip=127.0.0.1 --ServerApp.open_browser=False $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The model suite, then the dictionaries shipped for the 4-layer model (they read its weights).
 models: setup
-	$(OFFLINE) $(BIN)/python -m mi_widgets.train_models
-	$(OFFLINE) $(BIN)/python -m mi_widgets.train_dictionaries
+	$(OFFLINE) $(BIN)/python -m mi_widgets.organisms.suite
+	$(OFFLINE) $(BIN)/python -m mi_widgets.dictionaries.shipped
 
 bench: setup
 	$(BIN)/pip install --quiet -r requirements-bench.txt

@@ -1,7 +1,7 @@
 """What each notebook claims: bounds on its recorded results, checked after papermill runs it.
 
 Keys are notebook paths relative to ``notebooks/``. A claim names a value the notebook records with
-``mi_widgets.record`` and the range it must fall in; smoke mode (a few seconds of work) may have
+``mi_widgets.book.records`` and the range it must fall in; smoke mode (a few seconds of work) may have
 looser bounds, never none. A notebook's prose states its findings from these same records.
 """
 

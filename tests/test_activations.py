@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_tiny_model
+
 from mi_widgets.activations import cache_path, harvest_activations, iter_activations
-from mi_widgets.sae import DictConfig, Dictionary
-from mi_widgets.sae_metrics import reconstruction_stats, splice_stats
+from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
+from mi_widgets.dictionaries.metrics import reconstruction_stats, splice_stats
 
 
 @pytest.fixture(scope="module")

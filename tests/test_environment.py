@@ -25,6 +25,11 @@ def test_conda_and_pip_pins_agree():
     assert pip == conda
 
 
+def test_every_requirement_is_pinned():
+    pip = _pins((ROOT / "requirements.txt").read_text().splitlines())
+    assert [name for name, version in pip.items() if not version] == []
+
+
 def test_torch_is_pinned_first():
     pip = [l for l in (ROOT / "requirements.txt").read_text().splitlines() if l and not l.startswith("#")]
     assert pip[0] == "torch==2.13.0"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import make_tiny_model
 
 from mi_widgets.heads import induction_report, previous_token_scores, repeated_random_tokens
-from conftest import make_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ import time
 import pytest
 import torch
 
-from mi_widgets import ModelLoadError, bundled_models, load_model, to_nnsight
+from mi_widgets import ModelLoadError, bundled_models, load_model
 from mi_widgets import models as models_module
+from mi_widgets import to_nnsight
 
 
 @pytest.fixture

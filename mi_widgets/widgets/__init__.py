@@ -1,4 +1,7 @@
-"""Widgets: each is a function that returns an object with a static ``_repr_html_`` (works in the book)."""
+"""Layer 4, widgets: each is a function that returns an object with a static ``_repr_html_`` (works in the book).
+
+Interactive in JupyterLab, static HTML (escaped) on the site. May import every layer below; never `book`.
+"""
 
 from mi_widgets.widgets.attention import attention_by_layer, attention_view
 from mi_widgets.widgets.dashboard import feature_dashboard

@@ -15,7 +15,7 @@ import html
 
 import torch
 
-from mi_widgets.features import FeatureIndex
+from mi_widgets.dictionaries.feature_index import FeatureIndex
 from mi_widgets.widgets.tokens import token_spans
 
 

@@ -1,6 +1,6 @@
 """Eval browser: the scored items of capability tasks, filtered by capability, model and correctness.
 
-    scores = score_task(model, load_task("pronoun"), "stories-gelu-4l")   # mi_widgets.tasks
+    scores = score_task(model, load_task("pronoun"), "stories-gelu-4l")   # mi_widgets.organisms.task_format
     eval_browser(scores)            # static HTML: a few items per (capability, model, right/wrong)
     eval_browser(scores).widget()   # JupyterLab: dropdowns over every item
 
@@ -138,10 +138,10 @@ class EvalBrowser:
 
 
 def eval_browser(scores: pd.DataFrame, per_group: int = 3, element_id: str | None = None) -> EvalBrowser:
-    """Browse scored task items (the output of `mi_widgets.tasks.score_task`, one or many concatenated)."""
+    """Browse scored task items (the output of `mi_widgets.analysis.task_metrics.score_task`, one or many concatenated)."""
     missing = [c for c in NEEDED if c not in scores]
     if missing:
-        raise ValueError(f"scores lack columns {missing}; pass the output of mi_widgets.tasks.score_task")
+        raise ValueError(f"scores lack columns {missing}; pass the output of mi_widgets.analysis.task_metrics.score_task")
     if len(scores) == 0:
         raise ValueError("no scored items to browse")
     if per_group < 1:

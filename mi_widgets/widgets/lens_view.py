@@ -2,16 +2,14 @@
 
 Hover a cell for the top five; the last column is each layer's mean KL divergence from the model's output
 over the shown positions. Static escaped HTML; `LogitLensView.widget` adds a prompt box and a choice of
-how the final norm is applied (see `mi_widgets.lens`; ``notebooks/40_lens`` measures which is better).
+how the final norm is applied (see `mi_widgets.analysis.lens`; ``notebooks/40_lens`` measures which is better).
 """
 
 from __future__ import annotations
 
 import html
 
-import torch
-
-from mi_widgets.lens import logit_lens
+from mi_widgets.analysis.lens import logit_lens
 from mi_widgets.widgets.tokens import _colour
 
 

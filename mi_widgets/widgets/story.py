@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 
-from mi_widgets.stories import CAPABILITIES, Story
+from mi_widgets.organisms.stories import CAPABILITIES, Story
 
 # One colour per capability (a qualitative palette that stays readable under dark text).
 PALETTE = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5",

@@ -74,8 +74,8 @@ def bench_harvest() -> list[str]:
 
 def bench_dashboard() -> list[str]:
     """Feature dashboard render time for one latent of a shipped SAE on the 4-layer model."""
-    from mi_widgets.corpus import story_rows
-    from mi_widgets.features import FeatureIndex
+    from mi_widgets.dictionaries.feature_index import FeatureIndex
+    from mi_widgets.organisms.corpus import story_rows
     from mi_widgets.widgets import feature_dashboard
 
     model = mw.load_model("stories-gelu-4l")
@@ -102,13 +102,14 @@ def bench_batched_eval() -> list[str]:
     unembedding, as the scorer unembeds only a few positions) over the one-by-one path's throughput.
     And the same items with prompts cut to their last 16 tokens, where per-call overhead dominates.
     """
-    from mi_widgets.stories import CAPABILITIES
-    from mi_widgets.tasks import load_tasks, score_task
+    from mi_widgets.analysis.task_metrics import score_task
+    from mi_widgets.organisms.stories import CAPABILITIES
+    from mi_widgets.organisms.task_format import load_tasks
 
     items = load_tasks(CAPABILITIES).groupby("task").head(30).reset_index(drop=True)
     lines = ["## Batched evaluation of capability tasks", "",
              f"{len(items)} held-out items of `data/tasks` (the first 30 of each of the {len(CAPABILITIES)} tasks, "
-             "with their wrong answers), scored by `mi_widgets.tasks.score_task` once with the default batching "
+             "with their wrong answers), scored by `mi_widgets.analysis.task_metrics.score_task` once with the default batching "
              "(rows sorted by length, prefixes shared) and once item by item; both paths unembed only the answer "
              "positions and the 24 before them. *Ceiling*: the model's forward throughput on 16 full rows "
              "(stopping before the unembedding) divided by the one-by-one throughput, the largest speed-up "
@@ -146,7 +147,8 @@ def skinny_peak(batch: int = 4096, d_in: int = 128, width: int = 2048) -> float:
 
 
 def _train_ours(x: torch.Tensor, width: int, k: int, batch: int, lr: float, tokens: int, seed: int = 0):
-    from mi_widgets.sae import DictConfig, Dictionary, TrainSettings, train_dictionary
+    from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
+    from mi_widgets.dictionaries.dictionary_training import TrainSettings, train_dictionary
 
     sae = Dictionary(DictConfig(d_in=x.shape[1], width=width, k=k), seed=seed)
     result = train_dictionary(sae, x, TrainSettings(tokens=tokens, batch_size=batch, lr=lr, seed=seed, progress=False))
@@ -175,7 +177,7 @@ def _train_saelens(x: torch.Tensor, width: int, k: int, batch: int, lr: float, t
 
 @torch.no_grad()
 def _quality(recon_fn, decoder: torch.Tensor, x: torch.Tensor, directions: torch.Tensor, width: int) -> dict:
-    from mi_widgets.synthetic import recovered_fraction
+    from mi_widgets.dictionaries.synthetic_data import recovered_fraction
 
     recon, active = recon_fn(x)
     fvu = (recon - x).pow(2).sum().item() / (x - x.mean(0)).pow(2).sum().item()
@@ -185,7 +187,7 @@ def _quality(recon_fn, decoder: torch.Tensor, x: torch.Tensor, directions: torch
 
 def bench_sae() -> list[str]:
     """Our TopK SAE trainer against SAELens on identical synthetic activations with known directions."""
-    from mi_widgets.synthetic import SparseFeatureData
+    from mi_widgets.dictionaries.synthetic_data import SparseFeatureData
 
     d, width, k, batch, tokens = 128, 2048, 8, 4096, 2_000_000
     data = SparseFeatureData(d=d, n_features=2048, active=8, noise=0.01, seed=0)

@@ -1,0 +1,123 @@
+"""The metrics of seed 004 for a capability task (`organisms.task_format`), per item and model.
+
+Per item and model (`score_task`):
+
+- ``logprob``/``prob``: log P(answer | prompt), summed over the answer's tokens, and its exponential;
+- ``rank``: 1 + the number of tokens the model prefers, at the worst of the answer's tokens (each given
+  the ones before it), so ``correct`` (rank 1) means greedy decoding writes the whole answer;
+  ``token_accuracy`` is the share of the answer's tokens at rank 1 (the same for one-token answers);
+- ``logit_diff``: log P(answer) - log P(wrong); for one-token answers this is exactly the logit difference.
+
+Introduced in ``notebooks/20_capabilities/20_capabilities.ipynb``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+from mi_widgets.logprobs import token_scores
+
+
+def _row(tokenizer, bos: int, prompt: str, answer: str, n_ctx: int) -> tuple[list[int], int]:
+    """BOS + the prompt's last tokens + the answer's tokens, and where the answer starts."""
+    ans = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    keep = n_ctx - 1 - len(ans)
+    if keep < 0:
+        raise ValueError(f"answer {answer!r} has {len(ans)} tokens, more than the context holds")
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    row = [bos, *(ids[-keep:] if keep else [])]
+    return row + ans, len(row)
+
+
+def score_task(model, task: pd.DataFrame, model_name: str = "", batch_size: int = 64,
+               context_tokens: int = 24) -> pd.DataFrame:
+    """The metrics of every item for one model: one row per item (the task's columns plus the metrics).
+
+    A one-token wrong answer is read from the answer's own forward pass; a longer one gets a row of its
+    own. ``context_tokens`` > 0 also keeps the last prompt tokens and the answer's tokens with each
+    token's loss (columns ``tokens``, ``losses``, ``answer_start``) for the eval browser.
+    """
+    if len(task) == 0:
+        raise ValueError("the task has no items")
+    tok, n_ctx, bos = model.tokenizer, model.cfg.n_ctx, model.tokenizer.bos_token_id
+    rows, starts, also, wrong_rows = [], [], [], {}  # wrong_rows: item -> (row index, answer start)
+    for i, (prompt, answer, wrong) in enumerate(zip(task.prompt, task.answer, task.wrong)):
+        row, start = _row(tok, bos, prompt, answer, n_ctx)
+        rows.append(row)
+        starts.append(start)
+        wrong_ids = tok(wrong, add_special_tokens=False)["input_ids"] if isinstance(wrong, str) else []
+        also.append([(start - 1, wrong_ids[0])] if len(wrong_ids) == 1 else [])
+        if len(wrong_ids) > 1:
+            wrong_rows[i] = _row(tok, bos, prompt, wrong, n_ctx)
+    first = [max(0, s - 1 - context_tokens) for s in starts]  # positions whose scores we read
+    for i, (row, start) in wrong_rows.items():
+        wrong_rows[i] = (len(rows), start)
+        rows.append(row)
+        also.append([])
+        first.append(start - 1)
+    scores = token_scores(model, rows, batch_size, also, first)
+    logprob, rank, token_acc, wrong_lp, kept = [], [], [], [], []
+    for i, start in enumerate(starts):
+        sc = scores[i]
+        logprob.append(sc.logprobs[start - 1:].sum().item())
+        rank.append(int(sc.ranks[start - 1:].max()))
+        token_acc.append((sc.ranks[start - 1:] == 1).float().mean().item())
+        if i in wrong_rows:
+            j, wrong_start = wrong_rows[i]
+            wrong_lp.append(scores[j].logprobs[wrong_start - 1:].sum().item())
+        else:
+            wrong_lp.append(sc.also[0].item() if len(sc.also) else math.nan)
+        if context_tokens:
+            lo = max(1, start - context_tokens)
+            kept.append((tuple(tok.decode([t]) for t in rows[i][lo:]),
+                         tuple(round(-v, 4) for v in sc.logprobs[lo - 1:].tolist()), start - lo))
+    out = task.copy()
+    out.insert(1, "model", model_name)
+    out["answer_tokens"] = [len(rows[i]) - s for i, s in enumerate(starts)]
+    out["logprob"] = logprob
+    out["prob"] = [math.exp(v) for v in logprob]
+    out["rank"] = rank
+    out["correct"] = out["rank"] == 1
+    out["token_accuracy"] = token_acc
+    out["logit_diff"] = [a - w for a, w in zip(logprob, wrong_lp)]
+    if context_tokens:
+        out["tokens"], out["losses"], out["answer_start"] = zip(*kept)
+    return out
+
+
+def summarize(scores: pd.DataFrame, by: Iterable[str] = ("task", "model")) -> pd.DataFrame:
+    """Per group: items, accuracy (rank 1), token accuracy, mean probability, median rank, mean logit difference
+    and the share of items whose answer beats the wrong answer (NaN where the task has no wrong answers)."""
+    by = list(by)
+    return (scores.assign(beats_wrong=scores.logit_diff.gt(0).where(scores.logit_diff.notna()))
+            .groupby(by, sort=False)
+            .agg(items=("correct", "size"), accuracy=("correct", "mean"), token_accuracy=("token_accuracy", "mean"),
+                 prob=("prob", "mean"), median_rank=("rank", "median"), logit_diff=("logit_diff", "mean"),
+                 beats_wrong=("beats_wrong", "mean"))
+            .reset_index())
+
+
+def uneven(scores: pd.DataFrame, fields: Iterable[str], min_items: int = 10) -> pd.DataFrame:
+    """Where performance is not uniform: per task and model, the metadata field whose values differ most in
+    accuracy (only values with at least ``min_items`` items), with the best and worst value."""
+    rows = []
+    for (task, model), part in scores.groupby(["task", "model"], sort=False):
+        best = None
+        for field in fields:
+            if field not in part:
+                continue
+            values = part[field].dropna()
+            labels = values.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+            acc = part.loc[values.index].groupby(labels).correct.agg(["mean", "size"])
+            acc = acc[acc["size"] >= min_items]
+            if len(acc) >= 2 and (best is None or acc["mean"].max() - acc["mean"].min() > best["spread"]):
+                best = dict(field=field, spread=acc["mean"].max() - acc["mean"].min(),
+                            best=acc["mean"].idxmax(), best_accuracy=acc["mean"].max(),
+                            worst=acc["mean"].idxmin(), worst_accuracy=acc["mean"].min())
+        if best:
+            rows.append(dict(task=task, model=model, **best))
+    return pd.DataFrame(rows, columns=["task", "model", "field", "spread", "best", "best_accuracy", "worst",
+                                       "worst_accuracy"])

@@ -1,0 +1,138 @@
+"""How good is a dictionary: reconstruction (FVU, L0, dead and dense latents) and the model's loss with it spliced in.
+
+Fraction of loss recovered compares three runs of the model on the same tokens: clean, with the
+dictionary's reconstruction in place of the activation, and with the activation zeroed:
+``(loss_zero - loss_spliced) / (loss_zero - loss_clean)``. Position 0 (BOS), which dictionaries are
+not trained on, is left untouched in both interventions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from mi_widgets.activations import check_hooks
+from mi_widgets.dictionaries.dictionary import Dictionary
+
+DENSE_FRACTION = 0.1
+"""A latent active on more than this share of tokens counts as dense."""
+
+
+@dataclass
+class ReconstructionStats:
+    fvu: float
+    """Fraction of variance unexplained: sum |target - recon|^2 / sum |target - mean|^2."""
+    l0: float
+    """Mean number of active latents per token."""
+    dead_fraction: float
+    """Share of latents that never fire on the evaluation tokens."""
+    dense_fraction: float
+    """Share of latents active on more than `DENSE_FRACTION` of the tokens."""
+    n_tokens: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def reconstruction_stats(sae: Dictionary, x: Float[Tensor, "n d_in"], y: Float[Tensor, "n d_out"] | None = None,
+                         batch_size: int = 8192) -> ReconstructionStats:
+    """FVU, L0 and dead/dense latent fractions of ``sae`` on inputs ``x`` (targets ``y`` for a transcoder)."""
+    if sae.cfg.is_transcoder and y is None:
+        raise ValueError("a transcoder's FVU needs its targets y")
+    target_all = x if y is None else y
+    mean = target_all.mean(0)
+    err_sq = total_sq = active = 0.0
+    counts = torch.zeros(sae.cfg.width)
+    for i in range(0, len(x), batch_size):
+        xb, tb = x[i: i + batch_size], target_all[i: i + batch_size]
+        f = sae.encode(xb)
+        err_sq += (sae.decode(f, xb) - tb).pow(2).sum().item()
+        total_sq += (tb - mean).pow(2).sum().item()
+        on = f > 0
+        active += on.sum().item()
+        counts += on.sum(0)
+    n = len(x)
+    return ReconstructionStats(fvu=err_sq / total_sq, l0=active / n, dead_fraction=(counts == 0).float().mean().item(),
+                               dense_fraction=(counts > DENSE_FRACTION * n).float().mean().item(), n_tokens=n)
+
+
+@dataclass
+class SpliceStats:
+    loss_clean: float
+    loss_spliced: float
+    loss_zero: float
+
+    @property
+    def loss_increase(self) -> float:
+        return self.loss_spliced - self.loss_clean
+
+    @property
+    def loss_recovered(self) -> float:
+        return (self.loss_zero - self.loss_spliced) / (self.loss_zero - self.loss_clean)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "loss_increase": self.loss_increase, "loss_recovered": self.loss_recovered}
+
+
+Reconstruct = Callable[[Float[Tensor, "batch pos d_in"]], Float[Tensor, "batch pos target"]]
+"""What to splice in, given the activation at the dictionary's input hook (default: ``sae`` itself)."""
+
+
+def _splice_hooks(sae: Dictionary, mode: str, reconstruct: Reconstruct | None = None) -> list:
+    """Forward hooks that put ``reconstruct(x)`` (``mode="splice"``) or zeros (``"zero"``) at the output hook."""
+    hook_in, hook_out = sae.cfg.hook_in, sae.cfg.hook_out or sae.cfg.hook_in
+    rebuild = reconstruct or sae
+    seen: dict[str, Tensor] = {}
+
+    def remember(act, hook):
+        seen["x"] = act
+
+    def replace(act, hook):
+        new = torch.zeros_like(act) if mode == "zero" else rebuild(seen.get("x", act))
+        new[:, 0] = act[:, 0]  # BOS stays as it was
+        return new
+
+    hooks = [(hook_out, replace)]
+    return [(hook_in, remember)] + hooks if hook_in != hook_out else hooks
+
+
+def _mean_loss(model, tokens: Int[Tensor, "batch pos"], hooks: list, batch_size: int) -> float:
+    total = 0.0
+    for i in range(0, len(tokens), batch_size):
+        batch = tokens[i: i + batch_size]
+        with model.hooks(fwd_hooks=hooks):
+            total += model(batch, return_type="loss").item() * len(batch)
+    return total / len(tokens)
+
+
+def _check_splice(model, sae: Dictionary) -> None:
+    if not sae.cfg.hook_in:
+        raise ValueError("this dictionary does not name its hook point (cfg.hook_in); set it to splice it in")
+    check_hooks(model, [sae.cfg.hook_in] + ([sae.cfg.hook_out] if sae.cfg.hook_out else []))
+
+
+@torch.no_grad()
+def splice_stats(model, sae: Dictionary, tokens: Int[Tensor, "batch pos"], batch_size: int = 32,
+                 reconstruct: Reconstruct | None = None) -> SpliceStats:
+    """Mean next-token loss of ``model`` clean, with ``sae`` spliced in at its hook, and zero-ablated there.
+
+    ``reconstruct`` replaces the dictionary's own reconstruction in the spliced run: e.g. a function
+    that encodes, edits the latent codes and decodes (`mi_widgets.analysis.geometry.pc_ablated`).
+    """
+    _check_splice(model, sae)
+    clean = _mean_loss(model, tokens, [], batch_size)
+    spliced = _mean_loss(model, tokens, _splice_hooks(sae, "splice", reconstruct), batch_size)
+    return SpliceStats(clean, spliced, _mean_loss(model, tokens, _splice_hooks(sae, "zero"), batch_size))
+
+
+@torch.no_grad()
+def spliced_loss(model, sae: Dictionary, tokens: Int[Tensor, "batch pos"], batch_size: int = 32,
+                 reconstruct: Reconstruct | None = None) -> float:
+    """The spliced run of `splice_stats` alone: mean loss with ``reconstruct`` (default ``sae``) at the hook."""
+    _check_splice(model, sae)
+    return _mean_loss(model, tokens, _splice_hooks(sae, "splice", reconstruct), batch_size)

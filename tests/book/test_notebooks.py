@@ -1,0 +1,81 @@
+"""Execute every notebook with papermill in smoke mode and hold it to its claims (tests/expectations.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from expectations import EXPECTATIONS
+
+from mi_widgets.book.build import BUILD, NOTEBOOKS, execute_notebook, executed_path, notebook_paths, write_run_table
+from mi_widgets.book.records import read_records
+
+PATHS = notebook_paths()
+IDS = [str(p.relative_to(NOTEBOOKS)) for p in PATHS]
+REQUIRED_PARAMETERS = ("SMOKE", "SEED", "MODEL")
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+@pytest.fixture(scope="module")
+def run_table():
+    runs = []
+    yield runs
+    if runs:
+        write_run_table(runs, BUILD / "notebook_runs_smoke.md")
+        print("\n" + (BUILD / "notebook_runs_smoke.md").read_text())
+
+
+def test_every_notebook_has_expectations():
+    assert PATHS, "the book has no notebooks"
+    assert sorted(EXPECTATIONS) == sorted(IDS), "tests/expectations.py and notebooks/ must name the same notebooks"
+    assert all(EXPECTATIONS[i] for i in IDS), "every notebook claims at least one recorded result"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_notebook_is_stored_clean(path):
+    code = [c for c in _cells(path) if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), \
+        f"{path.name} is stored with outputs; clear them (the book build executes it)"
+    tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one code cell must be tagged 'parameters'"
+    source = "".join(tagged[0]["source"])
+    missing = [p for p in REQUIRED_PARAMETERS if f"{p} =" not in source]
+    assert not missing, f"the parameters cell lacks {missing}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_notebook_runs_and_holds_its_claims(path, run_table):
+    rel = str(path.relative_to(NOTEBOOKS))
+    run = execute_notebook(path, executed_path(path, "smoke"), {"SMOKE": True})
+    run_table.append((path, run))
+    assert run.ok, f"{rel} failed under papermill:\n{run.log}"
+    found = read_records(str(run.output))
+    failures = [msg for claim in EXPECTATIONS[rel] if (msg := claim.check(found, smoke=True))]
+    assert not failures, f"{rel} does not hold its claims: {failures}"
+    warnings = [line for line in _stream_lines(run.output) if WARNING.search(line)]
+    assert not warnings, f"{rel} prints warnings into its page: {warnings[:3]}"
+
+
+WARNING = re.compile(r"\b\w*(Warning|Deprecation)\w*:")
+
+
+def _stream_lines(executed) -> list[str]:
+    return [line for c in _cells(executed) for o in c.get("outputs", []) if o.get("output_type") == "stream"
+            for line in "".join(o["text"]).splitlines()]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_full_run_holds_its_claims(path):
+    """The copy `make book` executed with full parameters holds the full (not smoke) bounds."""
+    rel = str(path.relative_to(NOTEBOOKS))
+    full = executed_path(path, "full")
+    if not full.exists() or full.stat().st_mtime < path.stat().st_mtime:
+        pytest.skip(f"no full run of {rel} newer than the notebook: run `make book` first")
+    found = read_records(str(full))
+    failures = [msg for claim in EXPECTATIONS[rel] if (msg := claim.check(found, smoke=False))]
+    assert not failures, f"{rel} (full run) does not hold its claims: {failures}"
