@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pandas as pd
@@ -11,7 +10,7 @@ import torch
 from conftest import make_tiny_model
 
 from mi_widgets.analysis.task_metrics import score_task, summarize, uneven
-from mi_widgets.organisms.task_format import load_task
+from mi_widgets.organisms.task_format import load_task, write_task
 
 
 @pytest.fixture(scope="module")
@@ -19,15 +18,11 @@ def model(tmp_path_factory):
     return make_tiny_model(tmp_path_factory.mktemp("tok"))
 
 
-def _write(path, lines):
-    path.write_text("".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in lines))
-    return path
-
-
+# One-token and two-token answers and wrong answers, and an empty prompt.
 ITEMS = [
-    {"id": "a", "prompt": "Once upon a", "answer": " time", "wrong": " cat", "meta": {"variant": "original"}},
-    {"id": "b", "prompt": "a cat named", "answer": " Bolin found", "wrong": " red ball", "meta": {"variant": "names"}},
-    {"id": "c", "prompt": "", "answer": "Once"},
+    {"id": "t1", "prompt": "Once upon a", "answer": " time", "wrong": " cat"},
+    {"id": "t2", "prompt": "a cat named", "answer": " Bolin found", "wrong": " red ball"},
+    {"id": "t3", "prompt": "", "answer": "Once", "meta": {"variant": "original"}},
 ]
 
 
@@ -42,7 +37,7 @@ def _plain_logprob(model, prompt, answer):
 
 
 def test_score_task_matches_plain_passes(tmp_path, model):
-    task = load_task(_write(tmp_path / "t.jsonl", ITEMS))
+    task = load_task(write_task(tmp_path / "t.jsonl", ITEMS))
     scores = score_task(model, task, "tiny", batch_size=2)
     assert len(scores) == 3 and (scores.model == "tiny").all()
     for row in scores.itertuples():

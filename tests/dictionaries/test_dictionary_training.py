@@ -10,14 +10,6 @@ from mi_widgets.dictionaries.dictionary_training import TrainSettings, train_dic
 from mi_widgets.dictionaries.synthetic_data import SparseFeatureData, recovered_fraction
 
 
-def _dense_topk_forward(sae: Dictionary, x: torch.Tensor) -> torch.Tensor:
-    """The textbook TopK SAE, all dense: the reference the fast path must match."""
-    pre = ((x * sae.scale_in) - sae.b_dec) @ sae.W_enc.T + sae.b_enc
-    vals, idx = pre.topk(sae.cfg.k, dim=1)
-    f = torch.zeros_like(pre).scatter(1, idx, vals.relu())
-    return (f @ sae.W_dec + sae.b_dec) / sae.scale_out
-
-
 def test_topk_sae_recovers_planted_directions():
     data = SparseFeatureData(d=32, n_features=128, active=3, noise=0.01, seed=0)
     x = data.sample(60_000)

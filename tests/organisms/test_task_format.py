@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 from conftest import make_tiny_model
 
 from mi_widgets.organisms.stories import CAPABILITIES
@@ -68,16 +67,6 @@ def test_single_token_mode_names_the_rows_it_refuses(tmp_path, model):
     with pytest.raises(ValueError, match="needs the tokenizer"):
         load_task(path, single_token=True)
     assert len(load_task(path, model.tokenizer)) == 3  # summing is the default
-
-
-def _plain_logprob(model, prompt, answer):
-    tok = model.tokenizer
-    p = tok(prompt, add_special_tokens=False)["input_ids"]
-    a = tok(answer, add_special_tokens=False)["input_ids"]
-    lp = model(torch.tensor([[tok.bos_token_id, *p, *a]])).log_softmax(-1)[0]
-    steps = [lp[len(p) + i, t] for i, t in enumerate(a)]
-    ranks = [int((lp[len(p) + i] > lp[len(p) + i, t]).sum()) + 1 for i, t in enumerate(a)]
-    return sum(s.item() for s in steps), max(ranks)
 
 
 def test_shipped_tasks_have_every_capability_and_variant():
