@@ -122,7 +122,7 @@ def splice_stats(model, sae: Dictionary, tokens: Int[Tensor, "batch pos"], batch
     """Mean next-token loss of ``model`` clean, with ``sae`` spliced in at its hook, and zero-ablated there.
 
     ``reconstruct`` replaces the dictionary's own reconstruction in the spliced run: e.g. a function
-    that encodes, edits the latent codes and decodes (`mi_widgets.analysis.geometry.pc_ablated`).
+    that encodes, edits the latent codes and decodes (`mi_widgets.analysis.code_spectrum.pc_ablated`).
     """
     _check_splice(model, sae)
     clean = _mean_loss(model, tokens, [], batch_size)
