@@ -148,7 +148,8 @@ def final_bar_states(nb: dict) -> dict:
     stream output of its own. JupyterLab draws them in place; a static page would show every one. Here,
     as in JupyterLab, consecutive chunks of one stream join into one output, and a chunk that starts with
     a carriage return overwrites the unfinished last line of its stream's previous chunk in the cell (as
-    a terminal would), even with other output in between; chunks left empty are dropped.
+    a terminal would), even with other output in between, and a newline that arrives later finishes that
+    line; chunks left empty are dropped.
     """
     for cell in nb["cells"]:
         kept, open_line = [], {}  # stream name -> index in kept of a chunk whose last line is unfinished
@@ -160,9 +161,12 @@ def final_bar_states(nb: dict) -> dict:
             if kept and kept[-1].get("output_type") == "stream" and kept[-1]["name"] == name:
                 kept[-1]["text"] = _resolve_returns(kept[-1]["text"] + text)
             else:
-                if text.startswith("\r") and name in open_line:
+                if name in open_line and text[:1] in ("\r", "\n"):
                     prev = kept[open_line[name]]
-                    prev["text"] = prev["text"][: prev["text"].rfind("\n") + 1]
+                    if text[0] == "\r":  # a redraw: the unfinished line is overwritten
+                        prev["text"] = prev["text"][: prev["text"].rfind("\n") + 1]
+                    else:  # the newline that finishes the unfinished line (a bar's last write)
+                        prev["text"], text = prev["text"] + "\n", text[1:]
                 kept.append({**out, "text": _resolve_returns(text)})
             if kept[-1]["text"].endswith("\n"):
                 open_line.pop(name, None)

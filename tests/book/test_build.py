@@ -92,3 +92,13 @@ def test_interleaved_output_and_a_bar_left_unfinished():
     texts = [(o["name"], o["text"]) for o in kept]
     assert [n for n, _ in texts] == ["stdout", "stderr"], texts
     assert "\r" not in texts[1][1] and texts[1][1].count("harvest") == 1
+
+
+def test_a_bars_closing_newline_after_other_output_joins_the_bar():
+    chunks = _bar_chunks(3, "harvest")
+    assert chunks[-1].endswith("\n")
+    outputs = ([_stream("stderr", c) for c in chunks[:-1]] + [_stream("stderr", chunks[-1].rstrip("\n"))]
+               + [_stream("stdout", "table\n"), _stream("stderr", "\n")])
+    kept = final_bar_states({"cells": [{"cell_type": "code", "outputs": outputs, "source": ""}]})["cells"][0]["outputs"]
+    assert [(o["name"], o["text"].count("\n")) for o in kept] == [("stderr", 1), ("stdout", 1)]
+    assert kept[0]["text"].startswith("harvest: 100%")
