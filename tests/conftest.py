@@ -74,3 +74,15 @@ def tiny_models_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     save_model(make_tiny_model(root / "tiny"), root / "tiny", card="# tiny\nA test model.\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """One random 2-layer model for the tests that only need some model (made once per session)."""
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-shared"))
+
+
+@pytest.fixture(scope="session")
+def tiny_tokens():
+    """Ten rows of twelve random token ids of the tiny model's vocabulary."""
+    return torch.randint(1, 250, (10, 12), generator=torch.Generator().manual_seed(0))

@@ -3,6 +3,8 @@
     pca = code_pca(sparse_codes(sae, acts))                     # exact PCA of the latent codes
     loss = spliced_loss(model, sae, rows, reconstruct=pc_ablated(sae, pca, n_drop=300))
     search = ablation_search(model, sae, pca, rows, max_loss)    # most PCs droppable within a loss budget
+    control = ablation_search(model, sae, axis_pca(codes), rows, max_loss)   # lowest-variance latents instead
+    null = code_pca(shuffled_codes(codes))                       # the spectrum with no linear dependence
 
 A TopK code has ``k`` non-zeros per token, so second moments come from sparse products and PCA is an
 eigendecomposition over the latents that fired (those that never fired are exact zero-variance
@@ -62,6 +64,49 @@ def code_pca(codes: sp.csr_matrix) -> CodePCA:
     variances = torch.cat([evals.flip(0).clamp_min(0), torch.zeros(width - len(live))])
     dead = torch.from_numpy(np.setdiff1d(np.arange(width), live))
     return CodePCA(full_mean, variances, comps, dead)
+
+
+def axis_pca(codes: sp.csr_matrix) -> CodePCA:
+    """The latents' own axes as "components", ordered by each latent's variance: the control for `code_pca`.
+
+    Ablating its smallest components (`pc_ablated`, `ablation_search`) sets the lowest-variance latents to
+    their mean, one axis at a time, with no linear combination of latents involved.
+    """
+    n, width = codes.shape
+    if n < 2:
+        raise ValueError(f"need at least 2 tokens, got {n}")
+    live = np.flatnonzero(codes.getnnz(axis=0) > 0)
+    sub = codes[:, live].astype(np.float64)
+    mean = np.asarray(sub.mean(axis=0)).ravel()
+    var = np.asarray(sub.multiply(sub).mean(axis=0)).ravel() - mean**2
+    order = np.argsort(-var, kind="stable")
+    comps = torch.zeros(len(live), width)
+    comps[torch.arange(len(live)), torch.from_numpy(live[order])] = 1.0
+    full_mean = torch.zeros(width)
+    full_mean[torch.from_numpy(live)] = torch.from_numpy(mean).float()
+    variances = torch.cat([torch.from_numpy(var[order]).float().clamp_min(0), torch.zeros(width - len(live))])
+    return CodePCA(full_mean, variances, comps, torch.from_numpy(np.setdiff1d(np.arange(width), live)))
+
+
+def shuffled_codes(codes: sp.csr_matrix, seed: int = 0) -> sp.csr_matrix:
+    """Each latent's column of codes moved to random tokens, independently of the other latents.
+
+    Every latent keeps its values (so its firing rate, mean and variance); what is lost is which latents
+    fire together, the linear dependence PCA could exploit. The null spectrum for `code_pca`.
+    """
+    rng = np.random.default_rng(seed)
+    n = codes.shape[0]
+    csc = codes.tocsc()
+    rows = np.concatenate([rng.choice(n, csc.indptr[j + 1] - csc.indptr[j], replace=False)
+                           for j in range(codes.shape[1])]).astype(np.int64)
+    cols = np.repeat(np.arange(codes.shape[1]), np.diff(csc.indptr))
+    return sp.csr_matrix((csc.data, (rows, cols)), shape=codes.shape)
+
+
+def tail_variance_share(variances: Float[Tensor, "width"], n_drop: int) -> float:
+    """Share of the total variance held by the ``n_drop`` smallest components."""
+    lam = variances.double()
+    return float(lam.flip(0)[:n_drop].sum() / lam.sum()) if n_drop else 0.0
 
 
 def _eigh(matrix: Float[Tensor, "m m"]) -> tuple[Tensor, Tensor]:

@@ -162,3 +162,19 @@ def latent_capabilities(sae: Dictionary, model, stories: Sequence, capabilities:
         cap = label[:, 1:].reshape(-1)[keep][:, None].expand_as(idx)
         mass.index_put_((idx.reshape(-1), cap.reshape(-1)), vals.reshape(-1), accumulate=True)
     return mass
+
+
+def effective_rank(vectors: Float[np.ndarray, "m d"]) -> float:
+    """exp of the entropy of the normalised squared singular values: 1 for vectors along one direction,
+    m for m orthogonal ones (Roy and Vetterli, 2007)."""
+    s2 = np.linalg.svd(np.asarray(vectors, dtype=np.float64), compute_uv=False) ** 2
+    p = s2[s2 > 0] / s2.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def mean_block_rank(directions: Float[np.ndarray, "m d"], labels: Int[np.ndarray, "m"]) -> float:
+    """Mean over blocks of two or more members of the effective rank of their (unit) directions, each as a
+    share of the block's size: low when each block spans a subspace smaller than its member count."""
+    ranks = [effective_rank(directions[labels == b]) / (labels == b).sum()
+             for b in np.unique(labels) if (labels == b).sum() >= 2]
+    return float(np.mean(ranks))

@@ -124,3 +124,28 @@ def word_firing_rates(sae: Dictionary, tokens: Int[Tensor, "batch pos"], acts: F
                 words.append(word)
                 rates.append((sae.encode(acts[where]) > 0).float().mean(0))
     return words, torch.stack(rates)
+
+
+@torch.no_grad()
+def context_means(model, hooks: Sequence[str], contexts: Sequence[str], words: Sequence[str]
+                  ) -> dict[str, Float[Tensor, "n_words d"]]:
+    """Each word's residual after the same left contexts, averaged over the contexts: a word's point with its
+    context held fixed (a corpus mean mixes in where the word usually occurs: after which word, in which run).
+
+    Each prompt is BOS + context + " " + word, and the word must be one token after a space.
+    """
+    if not contexts or not words:
+        raise ValueError("need at least one context and one word")
+    ids = word_token_ids(model.tokenizer, words)
+    missing = [w for w in words if w not in ids]
+    if missing:
+        raise ValueError(f"words that are not one token after a space: {missing}")
+    tok = model.tokenizer
+    sums = {h: 0.0 for h in hooks}
+    for context in contexts:
+        prefix = [tok.bos_token_id, *tok(context, add_special_tokens=False)["input_ids"]]
+        batch = torch.tensor([prefix + [ids[w]] for w in words])  # [n_words, pos]
+        _, cache = model.run_with_cache(batch, names_filter=list(hooks))
+        for h in hooks:
+            sums[h] = sums[h] + cache[h][:, -1].float()  # [n_words, d]
+    return {h: s / len(contexts) for h, s in sums.items()}

@@ -10,8 +10,14 @@ every task also holds variants of the same items (``meta.variant``):
 - ``names``: every character renamed (fresh held-out names of the same gender);
 - ``distance``: three unrelated sentences inserted before the sentence that holds the answer;
 - ``wording``: common words of the prompt swapped for synonyms;
-- ``local``: only the answer's own sentence is kept (a control: capabilities that look back should fail);
+- ``local``: the answer's own sentence after unrelated text of about the same length from another story
+  (a control: a capability that needs earlier text should fail, while the prompt stays story-like);
 - ``synthetic``: short prompts in new wording, written for each capability.
+
+Each variant item names the original it was made from (``meta.source``), so variants can be compared
+item by item. ``meta.needs_earlier`` says whether what the answer depends on (the antecedent, the
+referent of a pronoun, the indirect object's name) lies before the answer's own sentence; it is absent
+where nothing can be cut (story starts).
 
 Introduced in ``notebooks/20_capabilities/20_capabilities.ipynb``.
 """
@@ -110,12 +116,38 @@ def story_items(tok, story: Story, index: int, rng: random.Random) -> list[dict]
             meta.update(distance_chars=chars, distance="near" if chars < 150 else "mid" if chars < 500 else "far")
         if label.capability == "pronoun":
             meta["form"] = answer.strip().lower()
+        needs = _needs_earlier(label, prompt, answer)
+        if needs is not None:
+            meta["needs_earlier"] = needs
         item = {"capability": label.capability, "prompt": prompt, "answer": answer, "meta": meta, "names": names}
         wrong = _wrong(label.capability, names, label, prompt, answer, rng)
         if wrong:
             item["wrong"] = wrong
         items.append(item)
     return items
+
+
+_IN_SENTENCE = {"ngram", "skip_trigram", "quote_close"}  # a phrase, a cue word, an open quote: all in the sentence
+_COPIED = {"repeat_noun", "induction_name", "repeat_span"}  # the answer repeats earlier text
+
+
+def _needs_earlier(label: Label, prompt: str, answer: str) -> bool | None:
+    """Whether what the answer depends on is missing from its own sentence (None: no earlier text to cut).
+
+    What it depends on: the cue of a related concept, the plural of a singular, the earlier copy of a
+    repeated name or span, a pronoun's referent, the indirect object's name."""
+    cut = _last_boundary(prompt)
+    if cut is None:
+        return None
+    if label.capability in _IN_SENTENCE:
+        return False
+    meta = label.meta
+    word = (meta.get("cue") or meta.get("plural") or meta.get("referent")
+            or (meta["answer"] if label.capability == "ioi" else None)
+            or (answer.strip() if label.capability in _COPIED else None))
+    if word is None:
+        return None
+    return not re.search(rf"(?<!\w){re.escape(word)}(?!\w)", prompt[cut:])
 
 
 def _last_boundary(prompt: str) -> int | None:
@@ -141,8 +173,21 @@ def _rename(item: dict, rng: random.Random) -> dict | None:
             **({"wrong": swap(item["wrong"])} if "wrong" in item else {})}
 
 
-def variant(item: dict, kind: str, rng: random.Random) -> dict | None:
-    """The ``kind`` red-team variant of an original item (None when it does not apply to this item)."""
+def _donor_context(donors: list[str], length: int, rng: random.Random) -> str | None:
+    """Whole sentences from the start of another story's prompt, as close to ``length`` characters as they come."""
+    for donor in rng.sample(donors, min(8, len(donors))):
+        ends = [0] + [m.end() for m in _BOUNDARY.finditer(donor) if donor[:m.end()].count('"') % 2 == 0]
+        best = min(ends[1:], key=lambda e: abs(e - length), default=None)
+        if best is not None and abs(best - length) <= max(40, length // 4):
+            return donor[:best]
+    return None
+
+
+def variant(item: dict, kind: str, rng: random.Random, donors: list[str] | None = None) -> dict | None:
+    """The ``kind`` red-team variant of an original item (None when it does not apply to this item).
+
+    ``donors`` (``local`` only): (story index, prompt) of other items; the opening sentences of a prompt
+    from another story replace the context that the variant deletes."""
     prompt, cut = item["prompt"], _last_boundary(item["prompt"])
     if kind == "names":
         new = _rename(item, rng)
@@ -155,7 +200,11 @@ def variant(item: dict, kind: str, rng: random.Random) -> dict | None:
         changed = _SYNONYM.sub(lambda m: SYNONYMS[m[1]], prompt)
         new = {**item, "prompt": changed} if changed != prompt else None
     elif kind == "local":
-        new = {**item, "prompt": prompt[cut:]} if cut else None
+        story = item["meta"]["story"]
+        context = _donor_context([d for n, d in donors or [] if n != story], cut, rng) if cut else None
+        if context is None:
+            return None
+        new = {**item, "prompt": context + ("" if context[-1:].isspace() else " ") + prompt[cut:]}
     else:
         raise ValueError(f"unknown variant {kind!r}; expected one of {VARIANTS[1:-1]}")
     return new and {**new, "meta": {**item["meta"], "variant": kind}}
@@ -176,9 +225,14 @@ def build_tasks(tok, spec: TaskSpec = TaskSpec()) -> dict[str, list[dict]]:
         if len(found[cap]) < spec.n_original:
             raise ValueError(f"only {len(found[cap])} {cap} items in {spec.n_stories} stories; raise n_stories")
         originals = rng.sample(found[cap], spec.n_original)
+        for n, item in enumerate(originals, start=1):
+            item["meta"]["source"] = f"{cap}-original-{n:03d}"
         rows = list(originals)
+        donors = [(i["meta"]["story"], i["prompt"]) for c in CAPABILITIES for i in found[c][:50]]
+        local_rng = random.Random(f"local:{spec.seed}:{cap}")  # its own stream: the other variants stay as they were
         for kind in VARIANTS[1:-1]:
-            made = [v for v in (variant(i, kind, rng) for i in originals)
+            made = [v for v in (variant(i, kind, local_rng if kind == "local" else rng,
+                                        donors if kind == "local" else None) for i in originals)
                     if v and _tokens_agree(tok, v["prompt"], v["answer"])]
             rows += made[: spec.n_variant]
         rows += [{**s, "meta": {**s["meta"], "variant": "synthetic"}}

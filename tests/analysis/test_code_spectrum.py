@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from conftest import make_tiny_model
 
 from mi_widgets.activations import harvest_activations
-from mi_widgets.analysis.code_spectrum import ablation_search, code_pca, pc_ablated, sparse_codes, spectrum_stats
+from mi_widgets.analysis.code_spectrum import (ablation_search, axis_pca, code_pca, pc_ablated, shuffled_codes,
+                                               sparse_codes, spectrum_stats, tail_variance_share)
 from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
 from mi_widgets.dictionaries.metrics import splice_stats, spliced_loss
 
@@ -100,3 +102,34 @@ def test_ablation_search(model, tokens, sae):
     assert min(k for k, v in search.losses.items() if v > (start + end) / 2) - m <= 1
     with pytest.raises(ValueError, match="resolution"):
         ablation_search(model, sae, pca, tokens, 1.0, resolution=0)
+
+
+def _planted_codes(seed: int = 0) -> sp.csr_matrix:
+    """Sparse codes in which latent 1 always fires with latent 0 at twice its value (a linear dependence)."""
+    rng = np.random.default_rng(seed)
+    n, width = 4000, 12
+    dense = np.where(rng.random((n, width)) < 0.2, rng.exponential(1.0, (n, width)), 0.0) * np.linspace(1, 3, width)
+    dense[:, 1] = 2 * dense[:, 0]
+    return sp.csr_matrix(dense)
+
+
+def test_axis_pca_orders_latents_by_variance_and_ablates_along_axes():
+    codes = _planted_codes()
+    dense = codes.toarray()
+    axes = axis_pca(codes)
+    assert torch.allclose(axes.variances, torch.from_numpy(np.sort(dense.var(0))[::-1].copy()).float(), rtol=1e-4)
+    assert (axes.components.abs().sum(1) == 1).all()  # one latent per component
+    lowest = int(np.argmin(dense.var(0)))
+    assert axes.components[-1, lowest] == 1
+
+
+def test_shuffled_codes_keep_each_latent_and_break_dependence():
+    codes = _planted_codes()
+    null = shuffled_codes(codes, seed=3)
+    a, b = codes.toarray(), null.toarray()
+    assert np.allclose(np.sort(a, 0), np.sort(b, 0))  # each latent keeps its values
+    assert np.corrcoef(a[:, 0], a[:, 1])[0, 1] > 0.99 and abs(np.corrcoef(b[:, 0], b[:, 1])[0, 1]) < 0.1
+    # The planted dependence is a zero-variance PC in the real codes, not in the shuffled ones.
+    real, shuffled = code_pca(codes).variances, code_pca(null).variances
+    assert tail_variance_share(real, 1) < 1e-6 < 1e-3 < tail_variance_share(shuffled, 1)
+    assert tail_variance_share(real, 0) == 0.0

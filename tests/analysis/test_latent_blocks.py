@@ -6,9 +6,9 @@ import torch
 from conftest import make_tiny_model
 
 from mi_widgets.activations import harvest_activations
-from mi_widgets.analysis.latent_blocks import (circular_shift, cluster_latents, coactivation, latent_capabilities,
-                                               latent_writers, main_writers, within_minus_between, within_share,
-                                               writer_names)
+from mi_widgets.analysis.latent_blocks import (circular_shift, cluster_latents, coactivation, effective_rank,
+                                               latent_capabilities, latent_writers, main_writers, mean_block_rank,
+                                               within_minus_between, within_share, writer_names)
 from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
 
 HOOK = "blocks.0.hook_resid_post"
@@ -117,3 +117,17 @@ def test_latent_capabilities_split_activation_by_the_next_token(model, sae):
     assert mass[:, :-1].sum().item() == pytest.approx(labelled, rel=1e-4)
     with pytest.raises(ValueError, match="at least one story"):
         latent_capabilities(sae, model, [], CAPABILITIES)
+
+
+def test_effective_rank_and_blocks_that_span_subspaces():
+    rng = np.random.default_rng(0)
+    assert effective_rank(np.outer(rng.normal(size=5), rng.normal(size=8))) == pytest.approx(1.0)
+    assert effective_rank(np.eye(6)) == pytest.approx(6.0)
+    # Four blocks of 20 directions, each block inside its own 3-dimensional subspace of R^64.
+    bases = [np.linalg.qr(rng.normal(size=(64, 3)))[0] for _ in range(4)]
+    directions = np.concatenate([rng.normal(size=(20, 3)) @ b.T for b in bases])
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(4), 20)
+    planted = mean_block_rank(directions, labels)
+    shuffled = mean_block_rank(directions, rng.permutation(labels))
+    assert planted < 3 / 20 + 1e-6 and shuffled > 2 * planted

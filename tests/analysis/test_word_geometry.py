@@ -5,8 +5,8 @@ import pytest
 import torch
 from conftest import make_tiny_model
 
-from mi_widgets.analysis.word_geometry import (category_cosines, cyclic_fit, token_means, word_firing_rates,
-                                               word_token_ids)
+from mi_widgets.analysis.word_geometry import (category_cosines, context_means, cyclic_fit, token_means,
+                                               word_firing_rates, word_token_ids)
 from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
 
 HOOK = "blocks.0.hook_resid_post"
@@ -71,3 +71,18 @@ def test_word_firing_rates(sae):
     words, rates = word_firing_rates(sae, tokens, acts, {"a": 5, "b": 7, "c": 9})
     assert words == ["a", "b"] and rates.shape == (2, 48)
     assert ((rates == 0) | (rates == 0.5) | (rates == 1)).all() and rates[1].sum() <= 4
+
+
+def test_context_means_hold_the_context_fixed(model):
+    hook = "blocks.1.hook_resid_post"
+    words = ["cat", "ball"]
+    means = context_means(model, [hook], ["Once upon a time, a", "a red"], words)[hook]
+    tok = model.tokenizer
+    expect = []
+    for w in words:
+        rows = [[tok.bos_token_id, *tok(c, add_special_tokens=False)["input_ids"], *tok(" " + w, add_special_tokens=False)["input_ids"]]
+                for c in ["Once upon a time, a", "a red"]]
+        expect.append(torch.stack([model.run_with_cache(torch.tensor([r]))[1][hook][0, -1] for r in rows]).mean(0))
+    assert torch.allclose(means, torch.stack(expect), atol=1e-5)
+    with pytest.raises(ValueError, match="not one token"):
+        context_means(model, [hook], ["a"], ["cat", "Bolinfoundared"])

@@ -32,7 +32,7 @@ def test_card_and_recorded_fvu_hold_on_fresh_stories(name, held_out):
     model, acts = held_out
     sae = load_dictionary(name, MODEL)
     card = (dictionaries_dir(MODEL) / name / "README.md").read_text()
-    for part in ("FVU", "L0", "dead latents", "loss recovered"):
+    for part in ("FVU", "L0", "dead latents", "loss increase spliced in", "loss recovered against mean"):
         assert part in card, f"{name}'s card lacks {part}"
     assert sae.cfg.hook_in in model.hook_dict and (not sae.cfg.hook_out or sae.cfg.hook_out in model.hook_dict)
     y = acts[sae.cfg.hook_out] if sae.cfg.hook_out else None
@@ -40,6 +40,8 @@ def test_card_and_recorded_fvu_hold_on_fresh_stories(name, held_out):
     recorded = sae.meta["metrics"]
     assert stats.fvu == pytest.approx(recorded["fvu"], abs=0.05), (name, stats.fvu, recorded["fvu"])
     assert stats.l0 == pytest.approx(recorded["l0"], abs=1.0)
+    assert recorded["l0"] <= sae.cfg.k  # TopK: never more than k active (structure, not a finding)
+    assert recorded["loss_increase"] == pytest.approx(recorded["loss_spliced"] - recorded["loss_clean"])
 
 
 def test_loading_a_wrong_shape_is_a_clear_error():
@@ -48,3 +50,11 @@ def test_loading_a_wrong_shape_is_a_clear_error():
         sae(torch.randn(3, sae.cfg.d_in + 1))
     with pytest.raises(KeyError, match="shipped"):
         load_dictionary("resid9", MODEL)
+
+
+def test_a_model_without_dictionaries_gets_told_what_ships_and_how_to_train_one():
+    with pytest.raises(KeyError) as err:
+        load_dictionary("resid2", "stories-attn-1l")
+    message = str(err.value)
+    assert "no dictionaries are shipped for 'stories-attn-1l'" in message and MODEL in message
+    assert "train_dictionary" in message and "make models" not in message
