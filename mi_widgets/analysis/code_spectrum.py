@@ -47,23 +47,31 @@ class CodePCA(NamedTuple):
     """Latents that never fired; each is a zero-variance component along its own axis."""
 
 
-def code_pca(codes: sp.csr_matrix) -> CodePCA:
-    """Exact PCA of sparse codes [n, width]: covariance from a sparse product, eigh over the live latents."""
-    n, width = codes.shape
-    if n < 2:
-        raise ValueError(f"PCA needs at least 2 tokens, got {n}")
+def _live_codes(codes: sp.csr_matrix) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
+    """(live latents, their codes in float64, their mean code) of sparse codes [n, width]."""
+    if codes.shape[0] < 2:
+        raise ValueError(f"PCA needs at least 2 tokens, got {codes.shape[0]}")
     live = np.flatnonzero(codes.getnnz(axis=0) > 0)
     sub = codes[:, live].astype(np.float64)
-    mean = np.asarray(sub.mean(axis=0)).ravel()
-    cov = (sub.T @ sub).toarray() / n - np.outer(mean, mean)
-    evals, evecs = _eigh(torch.from_numpy(cov).float())  # ascending
+    return live, sub, np.asarray(sub.mean(axis=0)).ravel()
+
+
+def _as_pca(live: np.ndarray, width: int, mean: np.ndarray, variances: Tensor, comps_live: Tensor) -> CodePCA:
+    """A CodePCA from components over the live latents ([n_live, n_live], rows largest first)."""
     comps = torch.zeros(len(live), width)
-    comps[:, torch.from_numpy(live)] = evecs.flip(1).T
+    comps[:, torch.from_numpy(live)] = comps_live
     full_mean = torch.zeros(width)
     full_mean[torch.from_numpy(live)] = torch.from_numpy(mean).float()
-    variances = torch.cat([evals.flip(0).clamp_min(0), torch.zeros(width - len(live))])
-    dead = torch.from_numpy(np.setdiff1d(np.arange(width), live))
-    return CodePCA(full_mean, variances, comps, dead)
+    padded = torch.cat([variances.clamp_min(0), torch.zeros(width - len(live))])
+    return CodePCA(full_mean, padded, comps, torch.from_numpy(np.setdiff1d(np.arange(width), live)))
+
+
+def code_pca(codes: sp.csr_matrix) -> CodePCA:
+    """Exact PCA of sparse codes [n, width]: covariance from a sparse product, eigh over the live latents."""
+    live, sub, mean = _live_codes(codes)
+    cov = (sub.T @ sub).toarray() / codes.shape[0] - np.outer(mean, mean)
+    evals, evecs = _eigh(torch.from_numpy(cov).float())  # ascending
+    return _as_pca(live, codes.shape[1], mean, evals.flip(0), evecs.flip(1).T)
 
 
 def axis_pca(codes: sp.csr_matrix) -> CodePCA:
@@ -72,20 +80,11 @@ def axis_pca(codes: sp.csr_matrix) -> CodePCA:
     Ablating its smallest components (`pc_ablated`, `ablation_search`) sets the lowest-variance latents to
     their mean, one axis at a time, with no linear combination of latents involved.
     """
-    n, width = codes.shape
-    if n < 2:
-        raise ValueError(f"need at least 2 tokens, got {n}")
-    live = np.flatnonzero(codes.getnnz(axis=0) > 0)
-    sub = codes[:, live].astype(np.float64)
-    mean = np.asarray(sub.mean(axis=0)).ravel()
+    live, sub, mean = _live_codes(codes)
     var = np.asarray(sub.multiply(sub).mean(axis=0)).ravel() - mean**2
     order = np.argsort(-var, kind="stable")
-    comps = torch.zeros(len(live), width)
-    comps[torch.arange(len(live)), torch.from_numpy(live[order])] = 1.0
-    full_mean = torch.zeros(width)
-    full_mean[torch.from_numpy(live)] = torch.from_numpy(mean).float()
-    variances = torch.cat([torch.from_numpy(var[order]).float().clamp_min(0), torch.zeros(width - len(live))])
-    return CodePCA(full_mean, variances, comps, torch.from_numpy(np.setdiff1d(np.arange(width), live)))
+    return _as_pca(live, codes.shape[1], mean, torch.from_numpy(var[order]).float(),
+                   torch.eye(len(live))[torch.from_numpy(order)])
 
 
 def shuffled_codes(codes: sp.csr_matrix, seed: int = 0) -> sp.csr_matrix:
