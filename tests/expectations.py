@@ -57,31 +57,42 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("nnsight_patch_max_abs_diff", 0.0),
     ],
     "01_models/01_models.ipynb": [
-        # The 4-layer model's held-out loss, in nats per token.
+        # Ranges from three resamples of the evaluation stories (SEED 0, 1, 2); the models are fixed files.
+        # Held-out loss of the 4-layer model 0.515-0.520 nats per token, and loss falls strictly with size
+        # (1L > 2L attention-only > 2L GELU > 4L GELU). Broken by a damaged or worse model, or a larger model
+        # that is no better.
         at_most("val_loss_gelu_4l", 0.6, smoke=0.8),
-        # Held-out loss falls strictly with size: 1L > 2L attention-only > 2L GELU > 4L GELU.
         is_true("val_loss_strictly_improves"),
-        # Every model with two or more layers copies random tokens on their second showing: loss on
-        # the second copy under 20% of the first, and a head attending to the token after the earlier
-        # occurrence with score above 0.4.
-        at_most("max_induction_ratio_2l_plus", 0.2),
-        at_least("min_induction_score_2l_plus", 0.4),
-        # What the 4-layer model learns: most planted capabilities.
+        # Induction on repeated random tokens: every model with two or more layers has second-copy loss at most
+        # 3.4-4.1% of the first and a head scoring 0.89-0.90 or more; the 1-layer model (the negative control)
+        # keeps 98%. Broken by a model that stops copying, or a detector that sees induction in one layer.
+        at_most("max_induction_ratio_2l_plus", 0.1),
+        at_least("min_induction_score_2l_plus", 0.8),
+        at_least("induction_ratio_attn_1l", 0.9),
+        # The 4-layer model gets the labelled token right at least half the time for 11 of 11 capabilities;
+        # n-grams, skip-trigrams, related concepts 1.0, closing quotes 0.97-0.98, repeated names 0.92. Broken by
+        # two capabilities falling below one half, or one of these dropping 5-10 points.
         at_least("capabilities_mostly_right_gelu_4l", 10, smoke=9),
         at_least("accuracy_gelu_4l_ngram", 0.95),
         at_least("accuracy_gelu_4l_skip_trigram", 0.95),
         at_least("accuracy_gelu_4l_quote_close", 0.9, smoke=0.8),
         at_least("accuracy_gelu_4l_related_concept", 0.9),
-        at_least("accuracy_gelu_4l_induction_name", 0.8),
-        # Indirect objects: right in every role order on the training templates, and (the drill curriculum)
-        # on average in every order on the held-out templates too, on two of the three one by one.
-        at_least("ioi_min_order_diff_gelu_4l", 2.0, smoke=0.5),
+        at_least("accuracy_gelu_4l_induction_name", 0.85, smoke=0.8),
+        # Indirect objects on training templates: mean logit difference at least 7.7-8.1 in each role order.
+        # Broken if the model stopped telling the indirect object from the subject.
+        at_least("ioi_min_order_diff_gelu_4l", 5.0, smoke=0.5),
+        # Held-out templates: positive on average in each order (min over orders 0.10-3.40, close to zero in
+        # one resample), but template by template only 2 of 3 are right in both orders in every resample, and
+        # template 11 is wrong in an order in every resample (-1.3 to -2.6): effective n is 3 templates.
+        # Broken if an order went negative on average, no template held, or every template held.
         at_least("ioi_heldout_min_order_diff_gelu_4l", 0.0, smoke=-10.0),
-        at_least("ioi_heldout_templates_right_gelu_4l", 2, smoke=0),
-        # Crossing template halves in bare scenes: a held-out action ending in "to" (as training actions do)
-        # is right in both orders; most whole held-out templates are not without a story around them.
-        at_least("ioi_new_action_known_slot_min", 1.0, smoke=0.0),
-        at_least("ioi_crossed_right_new_action", 2, smoke=0),
+        at_least("ioi_heldout_templates_right_gelu_4l", 1, smoke=0),
+        at_most("ioi_heldout_worst_template_min", 0.0, smoke=20.0),
+        # Crossing template halves in bare scenes: a held-out action ending in "to" is right in both orders
+        # (at least 6.7-7.1); held-out actions are right for 2 of 3 templates, whole held-out templates for 0-1.
+        # Broken by a new "to" action failing, or whole held-out templates working without a story.
+        at_least("ioi_new_action_known_slot_min", 3.0, smoke=0.0),
+        at_least("ioi_crossed_right_new_action", 1, smoke=0),
         at_most("ioi_crossed_right_both_new", 1, smoke=3),
     ],
     "20_capabilities/20_capabilities.ipynb": [
