@@ -341,44 +341,57 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("real_same_context_cosine", 0.15, smoke=0.2),
     ],
     "40_lens/40_lens.ipynb": [
-        # Logit lens: KL from the output falls block by block; recomputing the final norm beats freezing it
-        # at every reading but the embeddings, where the frozen scale wins.
-        is_true("lens_kl_falls_with_depth"),
-        Claim("lens_frozen_wins", 1, 1),
+        # Ranges from three resamples (SEED 0, 1, 2: other stories and ablations); the sweep and the shipped
+        # metrics are read from the dictionary files, the same in every run.
+        # Logit lens: at the embeddings freezing the final norm at its output scale beats recomputing it
+        # (6.8 against 8.5 nats); after block 2 the recomputed lens is 0.46-0.50 nats from the output. Broken
+        # by a lens (or norm) bug. (How many later readings the frozen norm wins, 0 or 1, varies with the
+        # stories, so it is reported, not claimed; that KL falls with depth holds for any working lens.)
         is_true("lens_frozen_wins_embed"),
         at_most("kl_recompute_block2", 0.6, smoke=0.8),
-        # The pre-unembed SAE's sweep (from its config): the shipped k/lr is the sweep's best; k 16 loses
-        # >= 1.2x the loss of k 32; FVU and spliced loss rank the runs alike (Spearman >= 0.8).
+        # The pre-unembed SAE's sweep: the shipped k/lr is the sweep's best, k 16 loses 1.54x the loss of
+        # k 32, FVU and spliced loss rank the runs alike (Spearman 1.0). Broken by a sweep whose best run is
+        # not the one shipped, or where FVU and loss disagree.
         is_true("final_sweep_best_is_shipped"),
         at_least("final_sweep_k16_over_k32", 1.2),
         at_least("final_sweep_fvu_loss_spearman", 0.8),
-        # Spliced in, `final` costs under 0.6x (shipped) / 0.8x (recomputed here) resid3's loss increase.
+        # Shipped, `final` costs 0.37x resid3's loss increase (0.14-0.45x on this notebook's rows), but at
+        # matched k = 16 the sweep's best run costs 0.85x: the seed's premise (a per-layer recipe fails before
+        # the unembedding) is not reproduced. Broken if the matched-k run were clearly worse than resid3 (1.2x).
         at_most("final_over_last_loss_increase", 0.6),
-        at_most("final_over_last_loss_increase_here", 0.8, smoke=1.0),
+        at_most("final_over_last_loss_increase_here", 0.8, smoke=1.5),
+        at_most("final_k16_over_last_loss_increase", 1.2),
         at_most("final_fvu_here", 0.1, smoke=0.15),
-        # Class enrichment beats isotropic random directions (margin, share above the null's 95th pct)...
-        at_least("enrich_margin_isotropic", 0.4, smoke=0.3),
+        # Class enrichment beats isotropic random directions (margin 0.94-0.97; 13-14% of features above the
+        # null's 95th percentile)... Broken if the features were no more class-concentrated than random.
+        at_least("enrich_margin_isotropic", 0.5, smoke=0.3),
         at_least("enrich_share_above_isotropic95", 0.08, smoke=0.07),
-        at_least("labelled_classes_promoted", 10),
-        # ...negative result: not random directions with the activations' covariance.
+        # ...negative result: not random directions with the activations' covariance (margin -0.15 to -0.23,
+        # 4.7-5.6% above its 95th percentile, chance 5%), so 90-100% of class labels are expected false
+        # against that null (35-38% against the isotropic one). Broken if the features beat the covariance null.
         at_most("enrich_margin_covariance", 0.0),
-        at_most("enrich_share_above_covariance95", 0.1, smoke=0.1),
-        # Negative result, per layer: the plain logit lens predicts the measured ablation effect better than
-        # the best pre-unembed reading (correlation gap below zero), and the lens beats the direct pre-unembed
-        # reading on most ablations.
+        at_most("enrich_share_above_covariance95", 0.1, smoke=0.12),
+        at_least("enrich_label_fdr_covariance", 0.5, smoke=0.0),
+        # Negative result, per layer: the plain lens predicts the measured ablation effect better than the best
+        # pre-unembed reading (gap -0.06 to -0.10) and beats it on 90-94% of ablations. Caution (issue 16, A2,
+        # open): the pre-unembed reading is the lens passed through a lossy encoder, so this gap is mostly that
+        # loss. Broken by a pre-unembed reading that predicts as well as the lens.
         at_most("preunembed_minus_lens_L0", -0.03, smoke=0.05),
         at_most("preunembed_minus_lens_L1", -0.03, smoke=0.05),
         at_most("preunembed_minus_lens_L2", -0.03, smoke=0.05),
         at_least("lens_beats_preunembed_share", 0.8, smoke=0.6),
+        # The lens itself predicts the measured change (0.47-0.82 by layer). Broken by a lens no better than noise.
         at_least("r_lens_L0", 0.4, smoke=0.3),
         at_least("r_lens_L1", 0.4, smoke=0.3),
         at_least("r_lens_L2", 0.4, smoke=0.3),
-        # Even `final` on the measured change of its input correlates weakly with the logit change.
+        # Even `final` on the measured change of its input correlates weakly with the logit change (0.47-0.53).
+        # Broken if the direct path through `final` captured most of an edit's effect (above 0.6).
         at_most("r_preunembed_ceiling_L0", 0.6, smoke=0.75),
         at_most("r_preunembed_ceiling_L1", 0.6, smoke=0.75),
         at_most("r_preunembed_ceiling_L2", 0.6, smoke=0.75),
-        # The second-order path through frozen attention changes the window correlation little; letting
-        # later MLPs react (patterns frozen) raises it at every layer.
+        # The second-order path through frozen attention changes the window correlation little (0.002-0.031);
+        # letting later MLPs react (patterns frozen) raises it at every layer (at least 0.037-0.078). Broken if
+        # attention alone carried a large share, or later MLPs added nothing.
         Claim("attention_gain_window_L0", -0.02, 0.05, smoke=(-0.05, 0.1)),
         Claim("attention_gain_window_L1", -0.02, 0.05, smoke=(-0.05, 0.1)),
         Claim("attention_gain_window_L2", -0.02, 0.05, smoke=(-0.05, 0.1)),
