@@ -380,6 +380,15 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("preunembed_minus_lens_L1", -0.03, smoke=0.05),
         at_most("preunembed_minus_lens_L2", -0.03, smoke=0.05),
         at_least("lens_beats_preunembed_share", 0.8, smoke=0.6),
+        # The distortion ceiling: the top-32 pre-unembed reading agrees with the lens at median cosine
+        # 0.81-0.83, so on the direct path it cannot match the lens. Broken by a reading that equals the lens
+        # (above 0.95) or has little to do with it (below 0.7).
+        Claim("preunembed_lens_agreement_median", 0.7, 0.95, smoke=(0.3, 1.0)),
+        # Is the pre-unembed basis easier to read? Half of an earlier feature's direct effect needs a median
+        # of ~425 of 4096 features against ~240 of 2048 tokens, but the measure has no power on the linear
+        # reading: `final`'s own decoder rows need ~430 features too (an overcomplete encoder's projections
+        # overlap). Broken if the linear reading concentrated those planted features (under 100).
+        at_least("planted_features_for_50_median", 100, smoke=10),
         # The lens itself predicts the measured change (0.47-0.82 by layer). Broken by a lens no better than noise.
         at_least("r_lens_L0", 0.4, smoke=0.3),
         at_least("r_lens_L1", 0.4, smoke=0.3),

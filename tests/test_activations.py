@@ -6,7 +6,6 @@ import torch
 
 from mi_widgets.activations import cache_path, harvest_activations, iter_activations
 
-
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.ln2.hook_normalized", "blocks.1.hook_mlp_out", "ln_final.hook_normalized"]
 
 

@@ -7,7 +7,6 @@ from mi_widgets.activations import harvest_activations
 from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
 from mi_widgets.dictionaries.metrics import reconstruction_stats, splice_stats
 
-
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.ln2.hook_normalized", "blocks.1.hook_mlp_out", "ln_final.hook_normalized"]
 
 
