@@ -4,34 +4,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from conftest import make_tiny_model
+from analysis_fixtures import HOOK, model, sae, tokens  # noqa: F401 (pytest fixtures)
 
 from mi_widgets.activations import harvest_activations
 from mi_widgets.analysis.code_spectrum import (ablation_search, axis_pca, code_pca, pc_ablated, shuffled_codes,
                                                sparse_codes, spectrum_stats, tail_variance_share)
 from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
 from mi_widgets.dictionaries.metrics import splice_stats, spliced_loss
-
-HOOK = "blocks.0.hook_resid_post"
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def tokens():
-    return torch.randint(1, 250, (6, 16), generator=torch.Generator().manual_seed(0))
-
-
-@pytest.fixture(scope="module")
-def sae():
-    d = Dictionary(DictConfig(d_in=32, width=48, k=4, hook_in=HOOK), seed=0)
-    with torch.no_grad():
-        d.W_enc.copy_(d.W_dec * 3)  # a plausible encoder: the decoder's transpose
-        d.b_enc[40:] = -1e4  # latents 40..47 can never win: dead
-    return d.requires_grad_(False)
 
 
 def test_sparse_codes_equal_dense_encode(sae):

@@ -3,27 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_model
+from analysis_fixtures import model, sae  # noqa: F401 (pytest fixtures)
 
 from mi_widgets.analysis.word_geometry import (category_cosines, context_means, cyclic_fit, token_means,
                                                word_firing_rates, word_token_ids)
-from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
-
-HOOK = "blocks.0.hook_resid_post"
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
-def sae():
-    d = Dictionary(DictConfig(d_in=32, width=48, k=4, hook_in=HOOK), seed=0)
-    with torch.no_grad():
-        d.W_enc.copy_(d.W_dec * 3)  # a plausible encoder: the decoder's transpose
-        d.b_enc[40:] = -1e4  # latents 40..47 can never win: dead
-    return d.requires_grad_(False)
 
 
 def test_word_ids_and_token_means(model):
