@@ -96,44 +96,53 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("ioi_crossed_right_both_new", 1, smoke=3),
     ],
     "20_capabilities/20_capabilities.ipynb": [
-        # The loop starts from the confident, correct tokens: about two thirds of held-out tokens for the 1-layer
-        # model, three quarters for the 4-layer one; the named patterns leave a sizeable rest unexplained.
+        # Ranges over three resamples of the stories the discovery loop reads (SEED 0, 1, 2); the task files
+        # are fixed, so task scores are the same in each (their spread is over items: see the red team).
+        # The loop starts from the confident, correct tokens: 64-65% of held-out tokens for the 1-layer model,
+        # 77-78% for the 4-layer one; the named patterns leave 44-45% of the 1-layer model's unexplained, and
+        # 60-63% of what a second attention layer adds are repeated names. Broken if the larger model were not
+        # more often confidently right, or the patterns explained nearly everything (or nothing).
         at_most("confident_share_attn_1l", 0.7),
         at_least("confident_share_gelu_4l", 0.7),
         Claim("loop_unexplained_share_attn_1l", 0.2, 0.7),
-        # What the 2-layer attention-only model adds to the 1-layer one is mostly repeated names.
         at_least("new_name_share_attn_1l_to_attn_2l", 0.4),
-        # Discovery against the planted labels (gelu-4l): six capabilities recovered (recall and labelled
-        # precision >= 0.8), names, pronouns, closing quotes and story starts almost perfectly...
-        at_least("discovery_recovered", 6, smoke=4),
+        # Discovery against the planted labels (gelu-4l): 6 capabilities recovered in every resample (recall
+        # and labelled precision >= 0.8), names, pronouns, closing quotes and story starts at recall 0.99-1.0.
+        # The rules were written knowing the planted list (issue 16, B8), so this measures agreement more than
+        # discovery. Broken if two of the six were lost, or a recall fell below 0.95.
+        at_least("discovery_recovered", 5, smoke=4),
         at_least("discovery_recall_induction_name", 0.95),
         at_least("discovery_labelled_precision_induction_name", 0.95),
         at_least("discovery_recall_pronoun", 0.95),
         at_least("discovery_recall_quote_close", 0.95),
         at_least("discovery_recall_story_start", 0.95),
-        # ...negative results: the common-phrase rule cannot separate planted skip-trigrams from template
-        # text, and the indirect-object rule also takes plain repeated names.
+        # Negative results: the common-phrase rule cannot separate planted skip-trigrams from template text
+        # (precision 0.02), and the indirect-object rule also takes plain repeated names (labelled precision
+        # 0.75-0.76). Broken if either rule became selective.
         at_most("discovery_precision_skip_trigram", 0.1),
         at_most("discovery_labelled_precision_ioi", 0.8, smoke=0.9),
-        # Loss per capability falls from the smallest to the largest model on most capabilities, but at every
-        # step of the suite on few (negative result); a second attention layer cuts the loss on names by > 2x.
+        # Loss per capability falls from the smallest to the largest model on 10-11 of 11 capabilities but at
+        # every step of the suite on only 4-5 (negative result); a second attention layer cuts the loss on
+        # names to 0.23x. Broken if larger models were uniformly better, or the second layer did not help names.
         at_least("loss_falls_smallest_to_largest", 8, smoke=5),
         at_most("loss_falls_at_every_step", 7),
         at_most("loss_induction_name_ratio_first_two", 0.5),
-        # Every task file holds at least 100 held-out items.
+        # Every task file holds at least 100 held-out items (120 each). Broken by a short task file.
         at_least("task_originals_min", 100),
-        # Who has what (whole answer right on >= 50% of held-out items): the 1-layer model has 8 of 11...
+        # Who has what (whole answer right on >= 50% of held-out items): the 1-layer model has 8 of 11; n-grams,
+        # skip-trigrams, closing quotes and related concepts appear at the smallest model (index 0); repeated
+        # names only with a second layer (index 1; the 1-layer model writes 28%, the 4-layer 80%); indirect
+        # objects on held-out templates only at the 4-layer model (index 3, its drill curriculum; 63%, +1.99);
+        # no model writes whole repeated spans (-1), though the largest gets 82% of their tokens. Broken by a
+        # capability appearing at another size than stated.
         Claim("capabilities_in_smallest", 7, 9, smoke=(6, 9)),
         Claim("appears_at_ngram", 0, 0),
         Claim("appears_at_skip_trigram", 0, 0),
         Claim("appears_at_quote_close", 0, 0),
         Claim("appears_at_related_concept", 0, 0),
-        # ...repeated names appear only with a second layer (1L: no induction)...
         Claim("appears_at_induction_name", 1, 1),
         at_most("induction_name_accuracy_smallest", 0.4),
         at_least("induction_name_accuracy_gelu_4l", 0.6),
-        # ...indirect objects on held-out templates only in the 4-layer model (its drill curriculum), and no
-        # model writes whole repeated spans, though larger models copy most of a span's tokens.
         Claim("appears_at_ioi", 3, 3, smoke=(-1, 3)),
         at_least("ioi_max_accuracy", 0.5, smoke=0.0),
         at_least("ioi_logit_diff_gelu_4l", 0.5, smoke=-3.0),
@@ -152,9 +161,13 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # by distance costing nothing (or everything).
         at_most("redteam_names_max_change", 0.4, smoke=1.0),
         Claim("redteam_distance_max_drop", 0.3, 0.8, smoke=(0.0, 1.0)),
+        # In new wording no repeated name is written (accuracy 0; negative result), though the prompt's name
+        # beats an unseen one by 8.6 nats. Caution (B8, open): "Every day, ..." prompts also fit a pronoun, so
+        # the accuracy may undercount copying. Broken if new wording kept the capability, or copying vanished.
         at_most("synthetic_induction_accuracy", 0.1),
         at_least("synthetic_induction_logit_diff", 5.0, smoke=2.0),
-        # Not uniform: 'they' is much harder than the singular pronouns; several capabilities split by >= 0.3.
+        # Not uniform: 'they' is right 31% of the time against 83% for the singular pronouns; 5 capabilities
+        # split by >= 0.3 on some metadata field (no permutation null yet: B8). Broken if 'they' caught up.
         at_most("pronoun_accuracy_they", 0.5),
         at_least("pronoun_accuracy_singular", 0.6),
         at_least("uneven_capabilities", 2, smoke=1),
