@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from conftest import make_tiny_model
 
 from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
 
@@ -10,8 +9,8 @@ HOOK = "blocks.0.hook_resid_post"
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp("tiny"))
+def model(tiny_model):
+    return tiny_model  # the session's tiny model (tests/conftest.py), made once
 
 
 @pytest.fixture(scope="module")
