@@ -160,8 +160,9 @@ def latent_families(narrow: Dictionary, wide: Dictionary, x: Float[Tensor, "n d_
     if narrow.cfg.d_in != wide.cfg.d_in or x.shape[-1] != narrow.cfg.d_in:
         raise ValueError(f"both dictionaries must read the same activations as x; got d_in {narrow.cfg.d_in}, "
                          f"{wide.cfg.d_in} and x of shape {tuple(x.shape)}")
-    if narrow.cfg.width >= wide.cfg.width:
-        raise ValueError(f"narrow must have fewer latents than wide, got widths {narrow.cfg.width} and {wide.cfg.width}")
+    if narrow.cfg.width > wide.cfg.width:
+        # Equal widths are allowed: two seeds of one width measure how much "splitting" is training noise.
+        raise ValueError(f"narrow must not have more latents than wide, got widths {narrow.cfg.width} and {wide.cfg.width}")
     if not (0 <= min_cosine <= 1 and 0 <= min_coactivation <= 1 and min_children >= 1 and min_count >= 1):
         raise ValueError("need min_cosine and min_coactivation in [0, 1], min_children >= 1 and min_count >= 1")
     n_rows, n_lat, _ = active_latents(narrow, x, batch_size)
@@ -212,6 +213,57 @@ def null_deltas(parents: Float[Tensor, "m d"], deltas: Float[Tensor, "m d"], kin
     else:
         raise ValueError(f"kind must be 'matched' or 'isotropic', got {kind!r}")
     return child_deltas(parents, z)
+
+
+class Planted(NamedTuple):
+    deltas: Float[Tensor, "m d"]
+    """The deltas with some replaced by planted ones."""
+    modifiers: Float[Tensor, "n_modifiers d"]
+    """The planted unit directions."""
+    rows: Int[Tensor, "n_modifiers families_per_modifier"]
+    """Which deltas carry each modifier (one per family)."""
+
+
+def plant_modifiers(parents: Float[Tensor, "m d"], deltas: Float[Tensor, "m d"], family: Int[Tensor, "m"],
+                    cosine: float, n_modifiers: int = 8, families_per_modifier: int = 4, seed: int = 0) -> Planted:
+    """Plant shared modifiers of known size into real deltas: the power check of a "no modifier" result.
+
+    Each of ``n_modifiers`` random directions goes into one delta in each of ``families_per_modifier``
+    different families, replacing that delta by ``cosine * m + sqrt(1 - cosine**2) * rest``, where ``m``
+    is the modifier made orthogonal to the delta's parent and ``rest`` the delta's own direction
+    orthogonal to ``m``. So a planted delta keeps its parent-orthogonality and has exactly ``cosine``
+    with its modifier; two deltas sharing a modifier have cosine about ``cosine**2``.
+    """
+    if len(parents) != len(deltas) or len(deltas) != len(family):
+        raise ValueError(f"need one parent and one family per delta, got {len(parents)}, {len(deltas)}, {len(family)}")
+    if not 0 < cosine <= 1:
+        raise ValueError(f"cosine must be in (0, 1], got {cosine}")
+    families = family.unique()
+    if families_per_modifier > len(families) or n_modifiers * families_per_modifier > len(deltas):
+        raise ValueError(f"cannot plant {n_modifiers} modifiers in {families_per_modifier} families each into "
+                         f"{len(deltas)} deltas of {len(families)} families")
+    gen = torch.Generator().manual_seed(seed)
+    modifiers = unit_rows(torch.randn(n_modifiers, deltas.shape[1], generator=gen))
+    free = torch.ones(len(deltas), dtype=torch.bool)
+    out, rows = deltas.clone(), []
+    for m in modifiers:
+        picked = []
+        for f in families[torch.randperm(len(families), generator=gen)]:
+            candidates = (free & (family == f)).nonzero().flatten()
+            if len(candidates):
+                picked.append(int(candidates[torch.randint(len(candidates), (1,), generator=gen)]))
+                free[picked[-1]] = False
+            if len(picked) == families_per_modifier:
+                break
+        if len(picked) < families_per_modifier:
+            raise ValueError("too few free deltas left to plant every modifier in distinct families")
+        idx = torch.tensor(picked)
+        m_perp = child_deltas(parents[idx], m.expand(len(idx), -1))  # the modifier, orthogonal to each parent
+        own = unit_rows(deltas[idx])
+        rest = unit_rows(own - (own * m_perp).sum(1, keepdim=True) * m_perp)
+        out[idx] = cosine * m_perp + (1 - cosine ** 2) ** 0.5 * rest
+        rows.append(idx)
+    return Planted(out, modifiers, torch.stack(rows))
 
 
 def cross_family_best(vectors: Float[Tensor, "m d"], family: Int[Tensor, "m"]) -> Float[Tensor, "m"]:

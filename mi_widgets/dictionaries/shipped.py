@@ -7,7 +7,8 @@
 
 What ships, in ``data/dictionaries/<model>/<name>/`` (weights, config with metrics, card):
 - ``resid0`` .. ``resid3``: TopK SAEs (width 2048, k 16) on the residual stream after each block;
-- ``resid2-w512`` and ``resid2-w4096``: the same site at two more widths, for feature splitting;
+- ``resid2-w512`` and ``resid2-w4096``: the same site at two more widths, for feature splitting, and
+  ``resid2-w512-seed1``, the narrow one from another seed (how much splitting is training noise);
 - ``final``: an SAE on the normalised residual right before the unembedding, its k and learning
   rate chosen by a sweep on the spliced-in loss, the quantity that matters right before the logits
   (on the shipped sweep FVU ranks the runs almost the same way: notebooks/40_lens); the sweep is saved with it;
@@ -82,6 +83,7 @@ class DictSpec:
     k: int = 16
     lr: float = 2e-3
     skip: bool = False
+    seed: int = 0
     settings: dict = field(default_factory=dict)
     """Overrides of `TrainSettings` for this dictionary."""
 
@@ -95,13 +97,16 @@ def shipped_specs(n_layers: int) -> list[DictSpec]:
     # fired there, whatever the revival: the auxiliary loss (dead after 1M or 200k tokens), restarts on
     # badly explained rows, or 3M distinct training tokens (15% dead even on 255k tokens).
     specs += [DictSpec(f"resid{mid}-w4096", f"blocks.{mid}.hook_resid_post", width=4096)]
+    # The narrow width again from another seed: splitting that also shows between two seeds of one
+    # width is training noise (notebooks/31_splitting).
+    specs += [DictSpec(f"resid{mid}-w512-seed1", f"blocks.{mid}.hook_resid_post", width=512, seed=1)]
     specs += [DictSpec("final", "ln_final.hook_normalized", width=4096)]
     specs += [DictSpec(f"mlp{l}-tc", f"blocks.{l}.ln2.hook_normalized", f"blocks.{l}.hook_mlp_out", skip=True)
               for l in range(n_layers)]
     return specs
 
 
-def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens: int, seed: int = 0,
+def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens: int, seed: int | None = None,
         width: int | None = None, k: int | None = None, lr: float | None = None):
     """Train one dictionary on harvested activations; returns it with its measured metrics."""
     from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
@@ -113,6 +118,7 @@ def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens:
     cfg = DictConfig(d_in=x.shape[1], width=width or spec.width, k=k or spec.k,
                      d_out=None if y is None else y.shape[1], skip=spec.skip, hook_in=spec.hook_in,
                      hook_out=spec.hook_out, model=MODEL)
+    seed = spec.seed if seed is None else seed
     sae = Dictionary(cfg, seed=seed)
     settings = TrainSettings(**{"tokens": tokens, "lr": lr or spec.lr, "seed": seed, **spec.settings})
     result = train_dictionary(sae, x, settings, y)

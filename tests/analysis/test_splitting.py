@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from mi_widgets.analysis.splitting import (SplitFeatureData, child_deltas, component_reach, cross_family_best,
-                                           enriched_context, latent_families, null_deltas, same_label_cosine,
-                                           signed_nmf, train_widths, unit_rows)
+                                           enriched_context, latent_families, null_deltas, plant_modifiers,
+                                           same_label_cosine, signed_nmf, train_widths, unit_rows)
 from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
 from mi_widgets.dictionaries.dictionary_training import TrainSettings
 
@@ -71,8 +71,9 @@ def test_latent_families_finds_planted_parents_and_skips_dead_latents(kind):
 
 def test_latent_families_rejects_bad_input():
     a, b = _planted(torch.randn(4, 8)), _planted(torch.randn(8, 8))
-    with pytest.raises(ValueError, match="fewer latents"):
+    with pytest.raises(ValueError, match="more latents"):
         latent_families(b, a, torch.randn(10, 8))
+    latent_families(a, a, torch.randn(10, 8))  # equal widths: two seeds of one width are a fair pair
     with pytest.raises(ValueError, match="same activations"):
         latent_families(a, b, torch.randn(10, 5))
     with pytest.raises(ValueError, match="min_cosine"):
@@ -102,6 +103,32 @@ def test_null_deltas_are_unit_orthogonal_and_keep_the_covariance():
     assert spread(null_deltas(parents, deltas, "matched"))[-1] > 3 * spread(null_deltas(parents, deltas, "isotropic"))[-1]
     with pytest.raises(ValueError, match="kind"):
         null_deltas(parents, deltas, "shuffled")
+
+
+def test_plant_modifiers_sets_the_cosine_and_spreads_over_families():
+    gen = torch.Generator().manual_seed(0)
+    family = torch.arange(20).repeat_interleave(3)
+    parents = unit_rows(torch.randn(20, 32, generator=gen))[family]
+    deltas = child_deltas(parents, torch.randn(60, 32, generator=gen))
+    planted = plant_modifiers(parents, deltas, family, cosine=0.6, n_modifiers=3, families_per_modifier=4, seed=1)
+    assert planted.rows.shape == (3, 4) and planted.rows.unique().numel() == 12
+    for m, rows in zip(planted.modifiers, planted.rows):
+        assert family[rows].unique().numel() == 4  # one child in each of four families
+        m_perp = child_deltas(parents[rows], m.expand(4, -1))
+        torch.testing.assert_close((planted.deltas[rows] * m_perp).sum(1), torch.full((4,), 0.6))
+    torch.testing.assert_close(planted.deltas.norm(dim=1), torch.ones(60))
+    assert (planted.deltas * parents).sum(1).abs().max() < 1e-5  # still orthogonal to the parents
+    untouched = torch.ones(60, dtype=torch.bool)
+    untouched[planted.rows.flatten()] = False
+    assert torch.equal(planted.deltas[untouched], deltas[untouched])
+    # Strong planted modifiers recur across families; the unplanted deltas do not.
+    strong = plant_modifiers(parents, deltas, family, cosine=0.97, n_modifiers=3, seed=1)
+    best = cross_family_best(strong.deltas, family)
+    assert best[strong.rows.flatten()].min() > 0.75 > 0.6 > best[untouched].max()
+    with pytest.raises(ValueError, match="cannot plant"):
+        plant_modifiers(parents, deltas, family, cosine=0.5, n_modifiers=20, families_per_modifier=4)
+    with pytest.raises(ValueError, match="cosine"):
+        plant_modifiers(parents, deltas, family, cosine=0.0)
 
 
 def test_cross_family_best_ignores_the_own_family():
