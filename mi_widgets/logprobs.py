@@ -167,6 +167,20 @@ def token_scores(model, rows: list[list[int]], batch_size: int = 32, also: list[
     return out
 
 
+@torch.no_grad()
+def next_token_logits(model, rows: list[list[int]], batch_size: int = 32) -> Float[torch.Tensor, "n d_vocab"]:
+    """The logits that predict the token after each row (rows at most n_ctx long, batched by length)."""
+    if any(not 1 <= len(r) <= model.cfg.n_ctx for r in rows):
+        raise ValueError(f"every row needs 1 to {model.cfg.n_ctx} tokens")
+    out = torch.zeros(len(rows), model.cfg.d_vocab)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    for start in range(0, len(order), batch_size):
+        batch = order[start: start + batch_size]
+        tokens, lengths = pad_rows([rows[i] for i in batch], model.tokenizer.pad_token_id or 0)
+        out[batch] = _final_logits(model, tokens, (torch.arange(len(batch)), lengths - 1))
+    return out
+
+
 def text_scores(model, ids_list: list[list[int]], batch_size: int = 32) -> list[TokenScores]:
     """`token_scores` of BOS-first token lists of any length (scored in the overlapping windows of `windows`)."""
     rows, plans = _window_rows(ids_list, model.cfg.n_ctx)

@@ -111,6 +111,11 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # The rules were written knowing the planted list (issue 16, B8), so this measures agreement more than
         # discovery. Broken if two of the six were lost, or a recall fell below 0.95.
         at_least("discovery_recovered", 5, smoke=4),
+        # Labelled precision hides the rules' hits on unlabelled text: counted over all tokens, 5 are recovered
+        # in every resample, and half of the repeat_noun group (48-53%) is unlabelled text. Broken if the
+        # strict count fell by two, or the repeat_noun rule became selective.
+        at_least("discovery_recovered_strict", 4, smoke=3),
+        at_least("discovery_unlabelled_share_repeat_noun", 0.3, smoke=0.2),
         at_least("discovery_recall_induction_name", 0.95),
         at_least("discovery_labelled_precision_induction_name", 0.95),
         at_least("discovery_recall_pronoun", 0.95),
@@ -162,15 +167,24 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("redteam_names_max_change", 0.4, smoke=1.0),
         Claim("redteam_distance_max_drop", 0.3, 0.8, smoke=(0.0, 1.0)),
         # In new wording no repeated name is written (accuracy 0; negative result), though the prompt's name
-        # beats an unseen one by 8.6 nats. Caution (B8, open): "Every day, ..." prompts also fit a pronoun, so
-        # the accuracy may undercount copying. Broken if new wording kept the capability, or copying vanished.
+        # beats an unseen one by 8.6 nats. A pronoun is likelier than the name's first token on 90% of these
+        # items (3% of held-out originals), but at mean P 0.04: the top token is the wording's stock
+        # continuation (' many', ' and'). Broken if new wording kept the capability, copying vanished, or the
+        # pronoun took over the answer's position (P >= 0.5).
         at_most("synthetic_induction_accuracy", 0.1),
         at_least("synthetic_induction_logit_diff", 5.0, smoke=2.0),
-        # Not uniform: 'they' is right 31% of the time against 83% for the singular pronouns; 5 capabilities
-        # split by >= 0.3 on some metadata field (no permutation null yet: B8). Broken if 'they' caught up.
+        at_least("synthetic_induction_pronoun_wins", 0.6, smoke=0.3),
+        at_most("original_induction_pronoun_wins", 0.2, smoke=0.5),
+        at_most("synthetic_induction_p_pronoun", 0.5),
+        # Not uniform: 'they' is right 31% of the time against 83% for the singular pronouns. 5 capabilities
+        # split by >= 0.3 on some field, but the largest of several spreads is large by chance: beyond a
+        # permutation null that searches every field again (9,999 shufflings, Bonferroni over the
+        # capabilities) 2-3 remain (repeat_noun by paragraph and pronoun by form in every resample). Broken
+        # if 'they' caught up, or no capability beat the null.
         at_most("pronoun_accuracy_they", 0.5),
         at_least("pronoun_accuracy_singular", 0.6),
-        at_least("uneven_capabilities", 2, smoke=1),
+        at_least("uneven_capabilities_significant", 1, smoke=0),  # smoke: 8 items each, significance out of reach
+        at_most("uneven_min_p", 0.001, smoke=0.5),
     ],
     "10_dictionaries/10_dictionaries.ipynb": [
         # The TopK SAE trained in the notebook (width 2048, k 16, blocks.2.hook_resid_post), worst over 3 seeds
@@ -303,53 +317,79 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("induction_writer_p", 1e-6, smoke=0.01),
     ],
     "31_splitting/31_splitting.ipynb": [
-        # Toy model (planted parents, children = parent + modifier, modifiers shared across parents):
-        # the narrowest TopK SAE learns the parents and no children; the widest learns most children,
-        # which first reach one half at width 64 or more.
+        # Ranges from three runs (SEED 0, 1, 2: other toy draws and trainings, other held-out stories, null and
+        # planting draws); the shipped SAEs are fixed files.
+        # Toy model (planted parents, children = parent + modifier, modifiers shared across parents): the
+        # narrowest TopK SAE learns 88-100% of the parents and no children; the widest 75-88% of the children,
+        # which first reach one half at width 128-256. Broken by a toy SAE that does not split with width.
         at_least("toy_parents_at_narrowest", 0.75, smoke=0.5),
         at_most("toy_children_at_narrowest", 0.1, smoke=0.2),
         at_least("toy_children_at_widest", 0.6, smoke=0.5),
         Claim("toy_split_width", 64, 256),
-        # Before splitting, a middle width learns the modifiers as latents of their own; at the widest
-        # they fade into the children.
+        # Before splitting, width 64 learns 83-100% of the modifiers as latents of their own; at the widest
+        # 17-33% remain. Broken if the modifiers never became latents, or survived every width.
         at_least("toy_modifier_latents_peak", 0.5),
         Claim("toy_modifier_latents_peak_width", 16, 128),
         at_most("toy_modifier_latents_at_widest", 0.5),
-        # Matching by decoder cosine and co-activation puts children under their true parent.
+        # The k sweep: with one slot per row no modifier is ever a latent; with room for parent + modifier
+        # (k 3 or 4) every modifier is one at the widest width and only 13-29% of children are (k = 2: 75-88%).
+        # Broken if more slots did not turn splitting into composition.
+        at_most("toy_k1_modifiers_at_widest", 0.1),
+        at_least("toy_roomy_k_modifiers_at_widest_min", 0.8, smoke=0.5),
+        at_most("toy_roomy_k_children_at_widest_max", 0.45, smoke=0.6),
+        # Matching by decoder cosine and co-activation puts 98-100% of children under their true parent.
+        # Broken by a matching that mixes up families.
         at_least("toy_family_parent_agreement", 0.9, smoke=0.8),
-        # Deltas (child minus parent) recur across families; random directions with the same covariance do not.
+        # Deltas (child minus parent) recur across families (36-46%); random directions with the same
+        # covariance do not (0-4%). Broken if recurrence fell to the null's level.
         at_least("toy_recurrence", 0.25, smoke=0.2),
         at_most("toy_recurrence_null", 0.1, smoke=0.15),
-        # NMF of the deltas recovers most planted modifiers at cosine > 0.9; on the nulls it recovers none,
-        # and its components reach deltas of several families more often than the null's.
+        # NMF of the deltas recovers 67-83% of planted modifiers at cosine > 0.9, none on the nulls; 75-100% of
+        # its components reach deltas of several families (null 13-38%). Broken by NMF missing most modifiers,
+        # or finding "modifiers" in the null.
         at_least("toy_nmf_recovered", 0.5),
         at_most("toy_nmf_recovered_null", 0.17),
         at_least("toy_nmf_shared_components", 0.5),
         at_most("toy_nmf_shared_components_null", 0.5),
-        # The same over several toy seeds (one in smoke mode), worst case.
+        # The same over four toy seeds (one in smoke mode), worst case. Broken by one toy seed that fails.
         at_least("toy_seeds", 4, smoke=1),
         at_least("toy_seeds_children_at_widest_min", 0.5),
         at_least("toy_seeds_recurrence_min", 0.2),
         at_most("toy_seeds_recurrence_null_max", 0.15),
         at_least("toy_seeds_nmf_recovered_min", 0.5),
         at_most("toy_seeds_nmf_recovered_null_max", 0.17),
-        # Shipped SAEs on blocks.2.hook_resid_post: few dead latents at 512 and at 4096 on these tokens;
-        # 512 -> 4096 gives hundreds of split families.
+        # Shipped SAEs on blocks.2.hook_resid_post: none dead at 512, 4.2% at 4096 on these tokens; 512 -> 4096
+        # gives 264-271 split families. Broken by a damaged SAE file or a matching that finds no families.
         at_most("real_dead_fraction_narrow", 0.01),
         at_most("real_dead_fraction_wide", 0.06, smoke=0.15),
         at_least("real_families", 100, smoke=50),
-        # Negative result: no modifier direction recurs across real families. Almost no delta has a
-        # cross-family partner within cosine 0.8, the mean best match beats the matched null by under
-        # 0.05, no NMF component reaches two families, and children sharing a context (the same
-        # over-represented previous token) in different families have deltas at mean cosine under 0.15.
+        # Two seeds of width 512 show 9 families, 3% of the widest jump's: the splitting is not training noise.
+        # Broken if retraining one width made a sizeable share of the families.
+        at_most("noise_family_ratio", 0.15, smoke=0.3),
+        # At the fixed cosine 0.8 no delta has a cross-family partner (0%)... but planted modifiers show that
+        # this test only sees modifiers with cosine 0.9 to the delta. Broken if the fixed test found a shared
+        # modifier, or if its power moved (it found half the planted ones at 0.7, or missed them at 0.95).
         at_most("real_recurrence", 0.02, smoke=0.05),
+        Claim("power_fixed_cosine", 0.8, 0.95),
+        # The null's 99th percentile finds planted modifiers from cosine 0.7 and flags 5.4-6.3% of the real
+        # deltas against about 1% of fresh null draws: a weak positive. Broken if the real deltas had no more
+        # close cross-family partners than the null, or the calibrated test lost its power.
+        Claim("power_calibrated_cosine", 0.6, 0.8, smoke=(0.6, 0.9)),
+        at_least("real_recurrence_calibrated", 0.03, smoke=0.02),
+        at_most("real_recurrence_calibrated_null", 0.02, smoke=0.03),
+        # The mean best cross-family cosine beats the matched null by 0.016-0.017 (under 0.05) and the isotropic
+        # one by 0.085: shared broad directions, and little beyond them. Broken if the real deltas were as
+        # spread as isotropic noise, or clearly beat the matched null.
         Claim("real_best_cosine_excess", 0.0, 0.05),
-        at_most("real_star_partner_cosine", 0.8),
-        # The one best cross-family pair does not even share its commonest token (on the previous 4-layer
-        # model it was two children of the same token under two parents).
-        Claim("real_star_pair_same_token", 0, 0, smoke=(0, 1)),
+        at_least("real_best_cosine_excess_isotropic", 0.05, smoke=0.03),
+        # NMF has no power on the real deltas: it recovers 0-8% of modifiers planted at cosine 0.95, and none
+        # of its components reaches two families. Broken if NMF recovered planted modifiers here.
+        at_most("power_nmf_at_largest", 0.25),
         at_most("real_nmf_shared_components", 0.1),
         at_most("real_nmf_component_best_cosine_mean", 0.8),
+        # Children sharing a context (the same over-represented previous token) in different families have
+        # deltas at mean cosine 0.042-0.044 (any cross-family pair: 0.010). Broken if a shared context made
+        # deltas point alike.
         at_least("real_same_context_pairs", 100, smoke=20),
         at_most("real_same_context_cosine", 0.15, smoke=0.2),
     ],
@@ -385,9 +425,9 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("enrich_margin_covariance", 0.0),
         at_most("enrich_share_above_covariance95", 0.1, smoke=0.12),
         at_least("enrich_label_fdr_covariance", 0.5, smoke=0.0),
-        # Negative result, per layer: the plain lens predicts the measured ablation effect better than the best
-        # pre-unembed reading (gap -0.06 to -0.10) and beats it on 90-94% of ablations. Caution (issue 16, A2,
-        # open): the pre-unembed reading is the lens passed through a lossy encoder, so this gap is mostly that
+        # A control, not the question: the plain lens predicts the measured ablation effect better than the best
+        # pre-unembed reading (gap -0.06 to -0.10) and beats it on 90-94% of ablations; the pre-unembed reading
+        # is the lens passed through a lossy encoder (agreement ceiling below), so this gap is mostly that
         # loss. Broken by a pre-unembed reading that predicts as well as the lens.
         at_most("preunembed_minus_lens_L0", -0.03, smoke=0.05),
         at_most("preunembed_minus_lens_L1", -0.03, smoke=0.05),
@@ -402,6 +442,15 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # reading: `final`'s own decoder rows need ~430 features too (an overcomplete encoder's projections
         # overlap). Broken if the linear reading concentrated those planted features (under 100).
         at_least("planted_features_for_50_median", 100, smoke=10),
+        # Do the words name the effect? Of 768 ablations 87-104 raise one token class beyond the null; on those
+        # the leading feature's label names it no better than the lens's top tokens (difference -0.09 to +0.04,
+        # every bootstrap interval across 0), and neither beats always guessing the commonest class (-0.13 to
+        # +0.02 over it). Broken by labels that clearly win (+0.1) or lose (-0.2), or a summary that beats the
+        # base rate by 10 points; and the test needs enough named effects to say anything.
+        at_least("class_ablations_named", 50, smoke=1),
+        Claim("class_label_minus_lens", -0.2, 0.1, smoke=(-0.6, 0.6)),
+        at_most("class_label_over_base_rate", 0.1, smoke=0.5),
+        at_most("class_lens_over_base_rate", 0.1, smoke=0.5),
         # The lens itself predicts the measured change (0.47-0.82 by layer). Broken by a lens no better than noise.
         at_least("r_lens_L0", 0.4, smoke=0.3),
         at_least("r_lens_L1", 0.4, smoke=0.3),

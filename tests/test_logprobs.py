@@ -6,7 +6,8 @@ import pytest
 import torch
 from conftest import make_tiny_model
 
-from mi_widgets.logprobs import continuation_logprobs, pad_rows, text_scores, token_losses, token_scores, windows
+from mi_widgets.logprobs import (continuation_logprobs, next_token_logits, pad_rows, text_scores, token_losses,
+                                 token_scores, windows)
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +92,12 @@ def test_text_scores_equal_plain_passes_in_each_window(model):
         want = lp[lo - start - 1: hi - start - 1].gather(-1, torch.tensor(ids[lo:hi])[:, None])[:, 0]
         torch.testing.assert_close(sc[0].logprobs[lo - 1: hi - 1], want, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(sc[1].logprobs, sc[0].logprobs[:19], rtol=1e-4, atol=1e-4)
+
+
+def test_next_token_logits_match_plain_passes_whatever_the_lengths(model):
+    rows = [[1, 5, 9, 4], [1, 7], [1, 3, 3, 3, 3, 8]]
+    logits = next_token_logits(model, rows, batch_size=2)
+    for row, got in zip(rows, logits):
+        torch.testing.assert_close(got, model(torch.tensor([row]))[0, -1], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="every row"):
+        next_token_logits(model, [[]])

@@ -3,7 +3,9 @@
     table = reading_concentration(model, final, directions, scale, feature_logit_effects(model, final))
 
 A reading that puts most of an effect on a few units is easier to interpret than one that spreads it
-thin. In the token basis a unit is a token and its mass the squared (centred) logit change; in a
+thin. `class_predictions` asks the other half of "easier to interpret": does a reading's one-word summary
+(the token class its top tokens are enriched in, or the class label of its leading pre-unembed feature)
+name the class of tokens that a measured effect raises? In the token basis a unit is a token and its mass the squared (centred) logit change; in a
 pre-unembed dictionary's basis a unit is a feature and its mass the squared size of its contribution to the
 logits, ``(coefficient x |logit effect|)^2`` (the two add up the same way when the features' logit effects
 are orthogonal). Introduced in ``notebooks/40_lens/40_lens.ipynb``.
@@ -16,6 +18,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from mi_widgets.analysis.enrichment import TokenClasses, class_enrichment
 from mi_widgets.analysis.lens import final_basis, logit_effects
 
 
@@ -56,3 +59,28 @@ def reading_concentration(model, final, directions: Float[Tensor, "n d_model"], 
         table[f"tokens_{share:.0%}"] = units_for_share(lens_logits.pow(2), share)
         table[f"features_{share:.0%}"] = units_for_share(feature_mass, share)
     return pd.DataFrame({k: v.numpy() for k, v in table.items()})
+
+
+@torch.no_grad()
+def class_predictions(model, final, directions: Float[Tensor, "n d_model"], scale: float | None,
+                      measured: Float[Tensor, "n d_vocab"], classes: TokenClasses, feature_class: Int[Tensor, "width"],
+                      feature_effects: Float[Tensor, "width d_vocab"], top: int = 20) -> pd.DataFrame:
+    """Per edit ``directions[i]`` with measured logit change ``measured[i]``: the class of tokens the change
+    raises most (class enrichment of its ``top`` raised tokens, with its score), and two predictions of it:
+
+    - ``lens_class``: the class the lens's ``top`` raised tokens are enriched in (reading the top tokens);
+    - ``label_class``: the label (``feature_class``, -1 for none) of the pre-unembed feature that adds the
+      most to the logits in the raising direction (positive coefficient x |logit effect|), labelled ones only.
+    """
+    if len(feature_class) != final.cfg.width or len(directions) != len(measured):
+        raise ValueError(f"need a class (or -1) per feature of final ({final.cfg.width}) and a measured change "
+                         f"per direction, got {len(feature_class)} and {len(measured)} for {len(directions)}")
+    truth = class_enrichment(_centred(measured), classes, top)
+    lens = class_enrichment(_centred(logit_effects(model, directions, scale)), classes, top)
+    contribution = final_basis(final, directions, scale) * _centred(feature_effects).norm(dim=-1)
+    contribution[:, feature_class < 0] = float("-inf")
+    lead = contribution.argmax(-1)
+    has = contribution.gather(-1, lead[:, None])[:, 0] > 0
+    return pd.DataFrame({"measured_class": truth.best.numpy(), "measured_score": truth.score.numpy(),
+                         "lens_class": lens.best.numpy(),
+                         "label_class": torch.where(has, feature_class[lead], -1).numpy()})

@@ -288,8 +288,9 @@ def precision_recall(frame: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
     """Per pattern named after a planted capability: how well its group matches that capability's tokens.
 
     precision: share of the group's tokens that carry the label; labelled_precision: the same among
-    labelled tokens only (text the generator does not label is often predictable too); recall: share of
-    the label's tokens (in ``frame``) that the group holds.
+    labelled tokens only (text the generator does not label is often predictable too);
+    unlabelled_share: the group's tokens that carry no label at all, the false positives that
+    labelled_precision leaves out; recall: share of the label's tokens (in ``frame``) that the group holds.
     """
     if frame.capability.isna().all():
         raise ValueError("the tokens carry no planted labels (real text?): nothing to validate against")
@@ -300,5 +301,6 @@ def precision_recall(frame: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
         rows.append(dict(capability=name, group=int(in_group.sum()), labelled=int(labelled.sum()), hits=hit,
                          precision=hit / max(1, int(in_group.sum())),
                          labelled_precision=hit / max(1, int((in_group & (frame.capability != "")).sum())),
+                         unlabelled_share=int((in_group & (frame.capability == "")).sum()) / max(1, int(in_group.sum())),
                          recall=hit / max(1, int(labelled.sum()))))
     return pd.DataFrame(rows)

@@ -55,7 +55,9 @@ def _stack(model, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "layers bat
     return torch.stack([cache[n] for n in names])
 
 
-def _lens_logits(model, stack: Float[Tensor, "layers ... d_model"], norm: str) -> Float[Tensor, "layers ... d_vocab"]:
+def lens_logits(model, stack: Float[Tensor, "layers ... d_model"], norm: str) -> Float[Tensor, "layers ... d_vocab"]:
+    """Logit-lens logits of each reading in ``stack`` (last entry: the final residual stream). ``"frozen"``
+    divides every reading by the final stream's norm scale instead of its own."""
     if model.cfg.normalization_type is None:
         normed = stack
     elif norm == "recompute":
@@ -70,7 +72,7 @@ def _lens_logits(model, stack: Float[Tensor, "layers ... d_model"], norm: str) -
 def logit_lens(model, tokens, norm: str = "recompute") -> Float[Tensor, "layers pos d_vocab"]:
     """Next-token probabilities read from each layer's residual stream (layer 0 = the embeddings)."""
     _check_norm(norm)
-    return _lens_logits(model, residual_stack(model, tokens), norm).softmax(-1)
+    return lens_logits(model, residual_stack(model, tokens), norm).softmax(-1)
 
 
 @torch.no_grad()
@@ -83,7 +85,7 @@ def lens_kl(model, tokens: Int[Tensor, "batch pos"], norm: str = "recompute",
         raise ValueError(f"tokens must be [batch, pos] with pos >= 2, got shape {tuple(tokens.shape)}")
     total = torch.zeros(model.cfg.n_layers + 1, dtype=torch.float64)
     for i in range(0, len(tokens), batch_size):
-        logp = _lens_logits(model, _stack(model, tokens[i: i + batch_size])[:, :, 1:], norm).log_softmax(-1)
+        logp = lens_logits(model, _stack(model, tokens[i: i + batch_size])[:, :, 1:], norm).log_softmax(-1)
         final = logp[-1]
         total += (final.exp() * (final - logp)).sum(-1).sum((1, 2)).double()
     return (total / (tokens.shape[0] * (tokens.shape[1] - 1))).float()
@@ -305,6 +307,23 @@ def sample_occurrences(index: FeatureIndex, layer: int, n_latents: int, per_late
                        where // per_row, where % per_row + 1, torch.cat([firings[l][1] for l in fits]))
 
 
+def ablation_deltas(saes: dict, occ: Occurrences) -> Float[Tensor, "n d_model"]:
+    """The edit that ablates each occurrence: minus its activation times its latent's decoder row."""
+    return torch.stack([-occ.act[i] * saes[int(occ.layer[i])].W_dec[occ.latent[i]].detach()
+                        / saes[int(occ.layer[i])].scale_out for i in range(len(occ.act))])
+
+
+@torch.no_grad()
+def measured_ablations(model, saes: dict, tokens: Int[Tensor, "batch pos"], occ: Occurrences,
+                       chunk: int = 32) -> Float[Tensor, "n d_vocab"]:
+    """The logit change at each occurrence's own position when its latent is ablated (real forward pass)."""
+    deltas = ablation_deltas(saes, occ)
+    out = torch.zeros(len(deltas), model.cfg.d_vocab)
+    for sel in torch.argsort(occ.row, stable=True).split(chunk):
+        out[sel] = path_effects(model, tokens, occ.row[sel], occ.layer[sel], occ.pos[sel], deltas[sel], 1).measured[:, 0]
+    return out
+
+
 def ablation_readings(model, saes: dict, final, tokens: Int[Tensor, "batch pos"], occ: Occurrences,
                       window: int = 4, top: int | None = None, chunk: int = 32) -> pd.DataFrame:
     """Ablate each occurrence's latent (subtract its contribution) and score every reading against the change.
@@ -312,8 +331,7 @@ def ablation_readings(model, saes: dict, final, tokens: Int[Tensor, "batch pos"]
     ``saes`` maps a layer to its dictionary on ``blocks.{layer}.hook_resid_post``. One row per occurrence
     and reading: the correlation at the latent's own position ("own") and over the window ("window").
     """
-    deltas = torch.stack([-occ.act[i] * saes[int(occ.layer[i])].W_dec[occ.latent[i]].detach()
-                          / saes[int(occ.layer[i])].scale_out for i in range(len(occ.act))])
+    deltas = ablation_deltas(saes, occ)
     order = torch.argsort(occ.row, stable=True)  # edits of the same rows share a clean run
     rows = []
     for sel in progress_bar(order.split(chunk), desc="ablating", unit="batch"):

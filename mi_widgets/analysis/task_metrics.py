@@ -14,11 +14,13 @@ Introduced in ``notebooks/20_capabilities/20_capabilities.ipynb``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
+import torch
 
-from mi_widgets.logprobs import token_scores
+from mi_widgets.logprobs import next_token_logits, token_scores
 
 
 def _row(tokenizer, bos: int, prompt: str, answer: str, n_ctx: int) -> tuple[list[int], int]:
@@ -88,6 +90,39 @@ def score_task(model, task: pd.DataFrame, model_name: str = "", batch_size: int 
     return out
 
 
+def rival_probs(model, task: pd.DataFrame, rivals: Sequence[str], batch_size: int = 64) -> pd.DataFrame:
+    """At the position that predicts each item's answer: P(the answer's first token), the summed P of
+    one-token ``rivals`` that fit there too (the pronouns after "Every day,"), and the model's top token.
+
+    A "wrong" top prediction that is a rival is a reading the prompt allows, not a failure to copy.
+    """
+    if len(task) == 0:
+        raise ValueError("the task has no items")
+    tok, bos = model.tokenizer, model.tokenizer.bos_token_id
+    rival_ids = []
+    for rival in rivals:
+        ids = tok(rival, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ValueError(f"rival {rival!r} is {len(ids)} tokens; each rival must be exactly one token")
+        rival_ids.append(ids[0])
+    if not rival_ids:
+        raise ValueError("need at least one rival")
+    rows, firsts = [], []
+    for prompt, answer in zip(task.prompt, task.answer):
+        row, start = _row(tok, bos, prompt, answer, model.cfg.n_ctx)
+        rows.append(row[:start])
+        firsts.append(row[start])
+    probs = next_token_logits(model, rows, batch_size).softmax(-1)  # [items, d_vocab]
+    rival_p = probs[:, rival_ids]
+    answer_p = probs[torch.arange(len(rows)), torch.tensor(firsts)]
+    top_p, top = probs.max(-1)
+    return pd.DataFrame({"id": list(task["id"]) if "id" in task else range(len(task)),
+                         "p_answer": answer_p.numpy(), "p_rivals": rival_p.sum(-1).numpy(),
+                         "top_rival": [rivals[i] for i in rival_p.argmax(-1).tolist()],
+                         "rival_wins": (rival_p.sum(-1) > answer_p).numpy(),
+                         "top": [tok.decode([t]) for t in top.tolist()], "p_top": top_p.numpy()})
+
+
 def summarize(scores: pd.DataFrame, by: Iterable[str] = ("task", "model")) -> pd.DataFrame:
     """Per group: items, accuracy (rank 1), token accuracy, mean probability, median rank, mean logit difference
     and the share of items whose answer beats the wrong answer (NaN where the task has no wrong answers)."""
@@ -100,12 +135,33 @@ def summarize(scores: pd.DataFrame, by: Iterable[str] = ("task", "model")) -> pd
             .reset_index())
 
 
-def uneven(scores: pd.DataFrame, fields: Iterable[str], min_items: int = 10) -> pd.DataFrame:
+def _max_spread(correct: np.ndarray, groupings: list[np.ndarray]) -> np.ndarray:
+    """The largest accuracy spread over the groupings, for each row of ``correct`` ([draws, items]).
+
+    A grouping is an [items, values] 0/1 matrix (items whose value has too few items are all-zero rows).
+    """
+    spreads = []
+    for onehot in groupings:
+        means = correct @ onehot / onehot.sum(0)  # [draws, values]
+        spreads.append(means.max(1) - means.min(1))
+    return np.max(spreads, axis=0)
+
+
+def uneven(scores: pd.DataFrame, fields: Iterable[str], min_items: int = 10, permutations: int = 0,
+           seed: int = 0) -> pd.DataFrame:
     """Where performance is not uniform: per task and model, the metadata field whose values differ most in
-    accuracy (only values with at least ``min_items`` items), with the best and worst value."""
+    accuracy (only values with at least ``min_items`` items), with the best and worst value.
+
+    Taking the largest spread over several fields and values favours large spreads even when accuracy
+    does not depend on any field. With ``permutations`` > 0 each row gets ``p``: the share of shufflings
+    of ``correct`` among the items (every field tried again on each) whose largest spread is at least
+    the observed one.
+    """
+    fields = list(fields)
+    rng = np.random.default_rng(seed)
     rows = []
     for (task, model), part in scores.groupby(["task", "model"], sort=False):
-        best = None
+        best, groupings = None, []
         for field in fields:
             if field not in part:
                 continue
@@ -113,11 +169,21 @@ def uneven(scores: pd.DataFrame, fields: Iterable[str], min_items: int = 10) -> 
             labels = values.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
             acc = part.loc[values.index].groupby(labels).correct.agg(["mean", "size"])
             acc = acc[acc["size"] >= min_items]
-            if len(acc) >= 2 and (best is None or acc["mean"].max() - acc["mean"].min() > best["spread"]):
+            if len(acc) < 2:
+                continue
+            full = pd.Series(np.nan, index=part.index, dtype=object)
+            full.loc[values.index] = labels
+            groupings.append((full.to_numpy()[:, None] == acc.index.to_numpy()[None, :]).astype(float))
+            if best is None or acc["mean"].max() - acc["mean"].min() > best["spread"]:
                 best = dict(field=field, spread=acc["mean"].max() - acc["mean"].min(),
                             best=acc["mean"].idxmax(), best_accuracy=acc["mean"].max(),
                             worst=acc["mean"].idxmin(), worst_accuracy=acc["mean"].min())
         if best:
+            if permutations:
+                correct = part.correct.to_numpy(float)
+                shuffled = np.stack([rng.permutation(correct) for _ in range(permutations)])
+                null = _max_spread(shuffled, groupings)
+                best["p"] = (1 + int((null >= best["spread"] - 1e-12).sum())) / (permutations + 1)
             rows.append(dict(task=task, model=model, **best))
-    return pd.DataFrame(rows, columns=["task", "model", "field", "spread", "best", "best_accuracy", "worst",
-                                       "worst_accuracy"])
+    columns = ["task", "model", "field", "spread", "best", "best_accuracy", "worst", "worst_accuracy"]
+    return pd.DataFrame(rows, columns=columns + (["p"] if permutations else []))

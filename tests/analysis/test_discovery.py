@@ -98,6 +98,7 @@ def test_precision_recall_by_hand():
     groups = pd.Series(["x", UNEXPLAINED, "x", "x"])
     row = precision_recall(frame, groups).iloc[0]
     assert row.precision == pytest.approx(1 / 3) and row.labelled_precision == 0.5 and row.recall == 0.5
+    assert row.unlabelled_share == pytest.approx(1 / 3)  # the unlabelled token labelled_precision leaves out
 
 
 def test_new_capabilities():

@@ -185,6 +185,10 @@ def test_occurrences_and_ablation_readings(model):
     table = L.ablation_readings(model, saes, _final_sae(model), tokens, occ, window=3, top=4, chunk=3)
     assert len(table) == len(occ.act) * 7 and table[["own", "window"]].abs().le(1 + 1e-5).all().all()
     assert table[table.reading == "pre-unembed of measured"].own.notna().all()
+    # The measured own-position change is the real ablation's, the same one the readings are scored on.
+    measured = L.measured_ablations(model, saes, tokens, occ, chunk=3)
+    first = L.path_effects(model, tokens, occ.row[:1], occ.layer[:1], occ.pos[:1], L.ablation_deltas(saes, occ)[:1], 1)
+    torch.testing.assert_close(measured[0], first.measured[0, 0])
     with pytest.raises(ValueError, match="latents fire"):
         L.sample_occurrences(index, 0, 1000, 2)
 

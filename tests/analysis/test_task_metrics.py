@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import make_tiny_model
 
-from mi_widgets.analysis.task_metrics import score_task, summarize, uneven
+from mi_widgets.analysis.task_metrics import rival_probs, score_task, summarize, uneven
 from mi_widgets.organisms.task_format import load_task, write_task
 
 
@@ -74,3 +74,39 @@ def test_summary_and_uneven():
     assert s["items"] == 24 and s.accuracy == 0.5 and s.beats_wrong == 0.5 and s.median_rank == 2
     u = uneven(scores, ["form", "gap", "variant", "absent"]).iloc[0]
     assert u.field == "variant" and u.best == "a" and u.worst == "b" and u.spread == 1.0
+
+
+def test_uneven_permutation_null_flags_real_splits_only():
+    rng = torch.Generator().manual_seed(0)
+    n = 120
+    field = ["x", "y", "z"] * (n // 3)
+    noise = (torch.rand(n, generator=rng) < 0.5).tolist()  # accuracy that depends on no field
+    planted = [f == "x" or (f == "y" and i % 4 == 0) for i, f in enumerate(field)]  # x right, z wrong
+    scores = pd.DataFrame({"task": ["noise"] * n + ["planted"] * n, "model": "m", "correct": noise + planted,
+                           "form": field * 2, "gap": (torch.arange(2 * n) % 5).tolist()})
+    u = uneven(scores, ["form", "gap"], min_items=10, permutations=199, seed=0).set_index("task")
+    assert u.loc["planted", "p"] == pytest.approx(1 / 200) and u.loc["planted", "spread"] == 1.0
+    # The largest of several spreads is well above zero by chance alone; the null says so.
+    assert u.loc["noise", "spread"] > 0.1 and u.loc["noise", "p"] > 0.05
+    again = uneven(scores, ["form", "gap"], min_items=10, permutations=199, seed=0)
+    assert again.p.tolist() == u.p.tolist()
+    assert "p" not in uneven(scores, ["form"]).columns
+
+
+def test_rival_probs_reads_the_answer_position(model):
+    tok = model.tokenizer
+    task = pd.DataFrame([{"id": "a", "prompt": "Once upon a", "answer": " time", "wrong": None},
+                         {"id": "b", "prompt": "a cat named", "answer": " Bolin found", "wrong": None}])
+    out = rival_probs(model, task, [" cat", " time"]).set_index("id")
+    for row in task.itertuples():
+        ids = [tok.bos_token_id, *tok(row.prompt, add_special_tokens=False)["input_ids"]]
+        p = model(torch.tensor([ids]))[0, -1].softmax(-1)
+        first = tok(row.answer, add_special_tokens=False)["input_ids"][0]
+        rivals = p[[tok(" cat")["input_ids"][-1], tok(" time")["input_ids"][-1]]]
+        assert out.loc[row.id, "p_answer"] == pytest.approx(p[first].item(), rel=1e-3)
+        assert out.loc[row.id, "p_rivals"] == pytest.approx(rivals.sum().item(), rel=1e-3)
+        assert out.loc[row.id, "rival_wins"] == bool(rivals.sum() > p[first])
+        assert out.loc[row.id, "p_top"] == pytest.approx(p.max().item(), rel=1e-3)
+        assert out.loc[row.id, "top"] == tok.decode([int(p.argmax())])
+    with pytest.raises(ValueError, match="exactly one token"):
+        rival_probs(model, task, [" Bolin found"])
