@@ -53,6 +53,7 @@ book: setup
 
 # Loopback only, extension manager read-only (it would query PyPI), no news; root (containers) needs --allow-root.
 lab: setup
+	$(BIN)/python -m mi_widgets.book --notebooks
 	$(OFFLINE) $(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_FLAGS) \
 		--ServerApp.ip=127.0.0.1 --ServerApp.open_browser=False $(if $(filter 0,$(shell id -u)),--allow-root)
 

@@ -14,6 +14,8 @@ from typing import NamedTuple
 import torch
 from jaxtyping import Float, Int
 
+from mi_widgets.logprobs import next_token_losses
+
 
 class InductionReport(NamedTuple):
     """Results of the repeated-random-tokens test."""
@@ -54,6 +56,25 @@ def repeated_random_tokens(
     return torch.cat([torch.full((n_seqs, 1), bos), half, half], dim=1).to(model.cfg.device)
 
 
+def induction_scores(pattern: Float[torch.Tensor, "batch heads pos pos"], seq_len: int) -> Float[torch.Tensor, "heads"]:
+    """Each head's mean attention, over the second copy of a repeated sequence, to the token after the
+    current token's first occurrence (``seq_len`` tokens back, plus one). Positions: BOS, copy 1, copy 2."""
+    dest = torch.arange(seq_len + 1, 2 * seq_len + 1)
+    return pattern[:, :, dest, dest - seq_len + 1].mean(dim=(0, 2))
+
+
+def previous_token_pattern_scores(pattern: Float[torch.Tensor, "batch heads pos pos"]) -> Float[torch.Tensor, "heads"]:
+    """Each head's mean attention from every position after the first two to the one right before it."""
+    dest = torch.arange(2, pattern.shape[-1])
+    return pattern[:, :, dest, dest - 1].mean(dim=(0, 2))
+
+
+def copy_loss_ratio(losses: Float[torch.Tensor, "batch pos_minus_1"], seq_len: int) -> float:
+    """Mean next-token loss on the second copy over the first, leaving out the two losses nothing can
+    predict (the first random token, from BOS, and the second copy's first token)."""
+    return (losses[:, seq_len + 1:].mean() / losses[:, 1:seq_len].mean()).item()
+
+
 @torch.no_grad()
 def induction_report(model, seq_len: int = 50, n_seqs: int = 20, seed: int = 0,
                      pool: Sequence[int] | None = None) -> InductionReport:
@@ -61,16 +82,11 @@ def induction_report(model, seq_len: int = 50, n_seqs: int = 20, seed: int = 0,
     tokens = repeated_random_tokens(model, seq_len, n_seqs, seed, pool)
     names = {f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)}
     logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
-    losses = -logits.log_softmax(-1)[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]  # [batch, pos-1]
-    # Loss at position p predicts token p+1; tokens 1..seq_len are the first copy.
+    losses = next_token_losses(logits, tokens)  # [batch, pos - 1]; tokens 1..seq_len are the first copy
     loss_first = losses[:, 1:seq_len].mean().item()
     loss_second = losses[:, seq_len + 1:].mean().item()
-    dest = torch.arange(seq_len + 1, 2 * seq_len + 1)
-    src = dest - seq_len + 1  # the token after the first occurrence of the current token
-    scores = torch.stack([
-        cache[f"blocks.{layer}.attn.hook_pattern"][:, :, dest, src].mean(dim=(0, 2))  # [n_heads]
-        for layer in range(model.cfg.n_layers)
-    ])
+    scores = torch.stack([induction_scores(cache[f"blocks.{layer}.attn.hook_pattern"], seq_len)
+                          for layer in range(model.cfg.n_layers)])
     return InductionReport(scores.cpu(), loss_first, loss_second)
 
 
@@ -81,8 +97,5 @@ def previous_token_scores(model, tokens: Int[torch.Tensor, "batch pos"]) -> Floa
         raise ValueError(f"tokens must be [batch, pos] with pos >= 3, got shape {tuple(tokens.shape)}")
     names = {f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)}
     _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
-    dest = torch.arange(2, tokens.shape[1])
-    return torch.stack([
-        cache[f"blocks.{layer}.attn.hook_pattern"][:, :, dest, dest - 1].mean(dim=(0, 2))
-        for layer in range(model.cfg.n_layers)
-    ]).cpu()
+    return torch.stack([previous_token_pattern_scores(cache[f"blocks.{layer}.attn.hook_pattern"])
+                        for layer in range(model.cfg.n_layers)]).cpu()

@@ -167,6 +167,12 @@ def token_scores(model, rows: list[list[int]], batch_size: int = 32, also: list[
     return out
 
 
+def next_token_losses(logits: Float[torch.Tensor, "batch pos d_vocab"],
+                      tokens: Int[torch.Tensor, "batch pos"]) -> Float[torch.Tensor, "batch pos_minus_1"]:
+    """Cross-entropy of each next token: position p's logits against token p + 1."""
+    return -logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]
+
+
 @torch.no_grad()
 def next_token_logits(model, rows: list[list[int]], batch_size: int = 32) -> Float[torch.Tensor, "n d_vocab"]:
     """The logits that predict the token after each row (rows at most n_ctx long, batched by length)."""

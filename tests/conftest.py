@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny bundled model made on the fly, and a guard that keeps tests off the network."""
+"""Shared fixtures: a tiny bundled model made on the fly, and a guard that keeps tests off the network. The
+solution and learner notebooks are written from their sources first."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import socket
 import pytest
 import torch
 
+from mi_widgets.book.build import NOTEBOOKS
+from mi_widgets.book.sources import write_notebooks
+
 LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
+write_notebooks(NOTEBOOKS)  # the notebooks the tests execute are generated from their text sources
 
 
 def _is_local(host) -> bool:

@@ -55,6 +55,13 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # Broken by any difference in the hook points or the patching path (a single float off).
         at_most("nnsight_read_max_abs_diff", 0.0),
         at_most("nnsight_patch_max_abs_diff", 0.0),
+        # Patching (fixed model and prompts): the changed first name flips the next name's logit difference
+        # (+9.95 clean, -7.62 corrupt), and patching the residual after block 0 at that name restores 99%.
+        # Broken if the model stopped copying the name, or the effect sat at another position.
+        at_least("patch_logit_diff_clean", 3.0),
+        at_most("patch_logit_diff_corrupt", -3.0),
+        at_least("patch_best_restored", 0.8),
+        is_true("patch_best_is_the_changed_token"),
     ],
     "01_models/01_models.ipynb": [
         # Ranges from three resamples of the evaluation stories (SEED 0, 1, 2); the models are fixed files.

@@ -1,4 +1,4 @@
-"""Imports run down the layers: base -> organisms -> dictionaries -> analysis -> widgets -> book, no cycles.
+"""Imports run down the layers: base -> organisms -> dictionaries -> analysis -> widgets -> exercises -> book, no cycles.
 
 The layer of a module is the first part of its name under ``mi_widgets``; the base is the modules at the
 top (`models`, `activations`, `logprobs`, `heads`, `progress`). A module may import its own layer or a
@@ -14,7 +14,7 @@ from pathlib import Path
 import mi_widgets
 
 PACKAGE = Path(mi_widgets.__file__).parent
-LAYERS = ["base", "organisms", "dictionaries", "analysis", "widgets", "book"]
+LAYERS = ["base", "organisms", "dictionaries", "analysis", "widgets", "exercises", "book"]
 
 
 def module_name(path: Path, root: Path) -> str:

@@ -119,12 +119,17 @@ def _eigh(matrix: Float[Tensor, "m m"]) -> tuple[Tensor, Tensor]:
         torch.set_num_threads(threads)
 
 
+def participation_ratio(eigenvalues: Float[Tensor, "n"]) -> float:
+    """How many directions a spectrum uses: (sum of eigenvalues)^2 / sum of their squares (n if flat, 1 if one)."""
+    return float(eigenvalues.sum() ** 2 / eigenvalues.pow(2).sum())
+
+
 def spectrum_stats(variances: Float[Tensor, "width"]) -> dict[str, float]:
     """Summaries of a PCA spectrum, each as a share of the number of components."""
     lam = variances.double()
     share = lam.cumsum(0) / lam.sum()
     width = len(lam)
-    return {"participation": (lam.sum() ** 2 / lam.pow(2).sum()).item() / width,
+    return {"participation": participation_ratio(lam) / width,
             "pcs_for_90": (int((share < 0.9).sum()) + 1) / width,
             "pcs_for_99": (int((share < 0.99).sum()) + 1) / width}
 

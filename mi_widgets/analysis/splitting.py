@@ -278,6 +278,11 @@ def cross_family_best(vectors: Float[Tensor, "m d"], family: Int[Tensor, "m"]) -
     return sims.max(dim=1).values
 
 
+def signed_split(vectors: Float[Tensor, "m d"]) -> Float[Tensor, "m 2d"]:
+    """Each signed ``v`` as ``[relu(v), relu(-v)]``: non-negative, twice the dimensions, nothing lost."""
+    return torch.cat([vectors.clamp_min(0), (-vectors).clamp_min(0)], dim=1)
+
+
 class SignedNMF(NamedTuple):
     components: Float[Tensor, "r d"]
     """Unit directions (positive part minus negative part of each NMF component)."""
@@ -300,7 +305,7 @@ def signed_nmf(vectors: Float[Tensor, "m d"], n_components: int, seed: int = 0, 
         raise ValueError(f"n_components must be in 1..{min(vectors.shape)} for {tuple(vectors.shape)} vectors, "
                          f"got {n_components}")
     d = vectors.shape[1]
-    split = torch.cat([vectors.clamp_min(0), (-vectors).clamp_min(0)], dim=1).detach().float().numpy()
+    split = signed_split(vectors.detach()).float().numpy()
     model = NMF(n_components, init="nndsvda", random_state=seed, max_iter=max_iter)
     # One BLAS thread: these matrices are small, and on a busy 2-core machine two threads ran 14x slower.
     with warnings.catch_warnings(), threadpool_limits(1):

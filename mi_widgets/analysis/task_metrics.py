@@ -135,6 +135,14 @@ def summarize(scores: pd.DataFrame, by: Iterable[str] = ("task", "model")) -> pd
             .reset_index())
 
 
+def accuracy_spread(correct: Sequence[bool], labels: Sequence, min_items: int) -> float:
+    """Best minus worst accuracy over the values of ``labels`` with at least ``min_items`` items (0 when
+    fewer than two values have that many): the statistic `uneven` maximises over fields."""
+    table = pd.Series(np.asarray(correct, dtype=float)).groupby(np.asarray(labels)).agg(["mean", "size"])
+    table = table[table["size"] >= min_items]
+    return float(table["mean"].max() - table["mean"].min()) if len(table) >= 2 else 0.0
+
+
 def _max_spread(correct: np.ndarray, groupings: list[np.ndarray]) -> np.ndarray:
     """The largest accuracy spread over the groupings, for each row of ``correct`` ([draws, items]).
 

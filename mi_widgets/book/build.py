@@ -24,6 +24,7 @@ from typing import NamedTuple
 from tqdm.auto import tqdm
 
 from mi_widgets.book.plots import plotly_js_path
+from mi_widgets.book.sources import LEARNER_SUFFIX, learner_path, write_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -73,9 +74,11 @@ class NotebookRun(NamedTuple):
 
 
 def notebook_paths() -> list[Path]:
-    """Every notebook of the book, in path order (build outputs and checkpoints excluded)."""
+    """Every (solution) notebook of the book, in path order: generated from ``notebooks/<ch>/<ch>.py``
+    (`sources.write_notebooks`); learner copies, build outputs and checkpoints excluded."""
     skip = {"_build", ".ipynb_checkpoints", "_vendor"}
-    return sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if not skip & set(p.relative_to(NOTEBOOKS).parts))
+    return sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if not skip & set(p.relative_to(NOTEBOOKS).parts)
+                  and not p.stem.endswith(LEARNER_SUFFIX))
 
 
 def kernel_name() -> str:
@@ -114,7 +117,7 @@ def execute_all(smoke: bool, only: list[str] | None = None) -> list[tuple[Path, 
         raise ValueError(f"unknown notebook folders in {only}; expected some of {known}")
     runs = []
     for src in tqdm(paths, desc=f"executing notebooks ({mode})"):
-        run = execute_notebook(src, executed_path(src, mode), {"SMOKE": smoke})
+        run = execute_notebook(src, executed_path(src, mode), {"SMOKE": smoke, "STRICT": True})
         if not run.ok:
             raise RuntimeError(f"{src.relative_to(NOTEBOOKS)} failed:\n{run.log}")
         runs.append((src, run))
@@ -186,6 +189,15 @@ def hide_injected_parameters(nb: dict) -> dict:
     return nb
 
 
+def with_learner_link(nb: dict, learner: str) -> dict:
+    """Add, under a chapter's title, a link to download its learner notebook (exercises as stubs, no solutions)."""
+    link = {"cell_type": "markdown", "id": "learner-link", "metadata": {},
+            "source": f"**Learner notebook:** {{download}}`{learner}` (the exercises as stubs, no solutions; "
+                      "run it in JupyterLab with `make lab`)."}
+    nb["cells"].insert(1, link)
+    return nb
+
+
 def _wanted(member: tarfile.TarInfo, folder: str, names: tuple[str, ...]) -> bool:
     name = member.name[len(folder):] if member.name.startswith(folder) else ""
     return member.isfile() and "/" not in name and any(name == n or (n[0] == "." and name.endswith(n)) for n in names)
@@ -217,7 +229,7 @@ def build_site(mode: str) -> Path:
     stage = BUILD / "stage"
     if stage.exists():
         shutil.rmtree(stage)
-    ignore = shutil.ignore_patterns("_build", "_vendor", ".ipynb_checkpoints", "*.ipynb")
+    ignore = shutil.ignore_patterns("_build", "_vendor", ".ipynb_checkpoints", "*.ipynb", "*.py")  # sources: as executed
     shutil.copytree(NOTEBOOKS, stage, ignore=ignore)
     done = VENDOR / ".done"
     if not done.exists() or done.read_text() != "\n".join(VENDOR_PACKAGES):
@@ -234,7 +246,9 @@ def build_site(mode: str) -> Path:
             raise FileNotFoundError(f"{executed} is missing: execute the notebooks first")
         target = stage / src.relative_to(NOTEBOOKS)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(hide_injected_parameters(final_bar_states(json.loads(executed.read_text())))))
+        target.write_text(json.dumps(with_learner_link(hide_injected_parameters(final_bar_states(
+            json.loads(executed.read_text()))), learner_path(src).name)))
+        shutil.copy(learner_path(src), target.parent / learner_path(src).name)
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jupyter_book), "build", str(stage), "--path-output", str(NOTEBOOKS), "--all", "--quiet"]
     subprocess.run(cmd, check=True, cwd=ROOT)
@@ -267,9 +281,15 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", metavar="FOLDER", help="with --execute: only these notebooks "
                         "(folder names, e.g. 01_models); the others keep their last executed copy")
     parser.add_argument("--vendor", action="store_true", help="only fetch the site's JavaScript from npm")
+    parser.add_argument("--notebooks", action="store_true", help="only write the solution and learner notebooks "
+                        "from their text sources")
     args = parser.parse_args()
     if args.vendor:
         print("\n".join(str(p) for p in vendor_js()))
+        return
+    written = write_notebooks(NOTEBOOKS)
+    if args.notebooks:
+        print("\n".join(str(p.relative_to(ROOT)) for p in written))
         return
     mode = "smoke" if args.smoke else "full"
     if args.execute:

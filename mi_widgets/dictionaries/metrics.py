@@ -39,6 +39,12 @@ class ReconstructionStats:
 
 
 @torch.no_grad()
+def fvu(x: Float[Tensor, "n d"], x_hat: Float[Tensor, "n d"]) -> float:
+    """Fraction of variance unexplained: squared error over the squared deviations of ``x`` from its mean
+    (`reconstruction_stats` computes the same in batches)."""
+    return float((x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum())
+
+
 def reconstruction_stats(sae: Dictionary, x: Float[Tensor, "n d_in"], y: Float[Tensor, "n d_out"] | None = None,
                          batch_size: int = 8192) -> ReconstructionStats:
     """FVU, L0 and dead/dense latent fractions of ``sae`` on inputs ``x`` (targets ``y`` for a transcoder)."""

@@ -40,8 +40,8 @@ def site() -> Path:
     """index.html of the site built from the smoke-executed notebooks (executing any that are missing)."""
     for src in notebook_paths():
         out = executed_path(src, "smoke")
-        if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
-            run = execute_notebook(src, out, {"SMOKE": True})
+        if not out.exists() or out.stat().st_mtime < src.with_suffix(".py").stat().st_mtime:
+            run = execute_notebook(src, out, {"SMOKE": True, "STRICT": True})
             assert run.ok, run.log
     return build_site("smoke")
 
@@ -127,6 +127,23 @@ def test_notebook_pages_show_their_figures_and_widgets(site, browser):
     labels = page.locator(".mi-plotly .scatterlayer .textpoint").count()
     assert points >= 3 and points == labels, "one labelled point per month word the data holds"
     page.close()
+
+
+def test_exercises_show_as_numbered_blocks_with_closed_solutions(site, browser):
+    for path in sorted(site.parent.glob("[0-9]*/*.html")):
+        page = _visit(browser, path.as_uri())["page"]
+        blocks, solutions = page.locator(".exercise"), page.locator(".solution")
+        assert blocks.count() >= 4 and solutions.count() == blocks.count(), (path.name, blocks.count(), solutions.count())
+        assert "Exercise" in blocks.first.inner_text() and "Difficulty" in blocks.first.inner_text()
+        code = solutions.first.locator("div.cell")
+        assert code.count() >= 1 and not code.first.is_visible(), f"{path.name}: the solution is open before a click"
+        solutions.first.locator("summary, .toggle-button, button").first.click()
+        page.wait_for_timeout(300)
+        assert code.first.is_visible(), f"{path.name}: a click does not open the solution"
+        assert page.locator("a[href$='_learner.ipynb']").count() == 1, f"{path.name}: no learner notebook link"
+        page.close()
+    downloads = list(site.parent.glob("_downloads/*/*_learner.ipynb"))
+    assert len(downloads) == len(notebook_paths()), downloads
 
 
 def test_hostile_tokens_are_shown_as_text_and_run_nothing(browser, tmp_path):

@@ -1,0 +1,17 @@
+"""Checks for the workbook's exercises: a learner's function against the package's reference.
+
+    from mi_widgets import exercises
+    exercises.check("dictionaries.fvu", fvu)               # PASSED, FAILED: <diagnosis>, or not attempted yet
+    exercises.check("dictionaries.fvu", fvu, strict=True)  # a failure raises (tests run solutions this way)
+
+Each exercise (`Exercise`, registered in `EXERCISES` by the chapter modules ``start``, ``models``, ...)
+names the reference it is checked against (the package's own implementation wherever one exists), the
+inputs it is tried on (edge cases included), and the mistakes learners make, each with the diagnosis to
+print when a learner's answer matches it. A stub that returns None (or ``...``) is "not attempted yet";
+in learner mode a check never raises, so a learner notebook runs from top to bottom.
+"""
+
+from mi_widgets.exercises.core import EXERCISES, Exercise, ExerciseFailed, Verdict, check
+from mi_widgets.exercises import capabilities, dictionaries, geometry, lens, models, splitting, start  # noqa: F401
+
+__all__ = ["EXERCISES", "Exercise", "ExerciseFailed", "Verdict", "check"]
