@@ -93,7 +93,15 @@ def iter_activations(model, hooks: str | Sequence[str], tokens: Int[torch.Tensor
 def harvest_activations(model, hooks: str | Sequence[str], tokens: Int[torch.Tensor, "batch pos"],
                         batch_size: int = 32, skip_bos: bool = True, cache_dir: str | Path | None = None,
                         progress: bool = True) -> dict[str, Float[torch.Tensor, "n d"]]:
-    """All activations at ``hooks`` for ``tokens`` as ``{hook: [n_tokens, d]}`` float32 tensors.
+    """All activations at ``hooks`` for ``tokens`` as ``{hook: [rows * (pos - 1), d]}`` float32 tensors.
+
+    Row by row, position by position: with ``skip_bos`` (the default) position 0 is dropped, so a row of
+    15 tokens gives 14 activations. Every other position is returned, padding included: rows that
+    ``model.to_tokens`` padded to one length give their pad positions too, so harvest rows of equal length
+    or drop those positions afterwards.
+
+        rows = story_rows(model.tokenizer, 8, model.cfg.n_ctx)          # [8, 256] token ids, no padding
+        acts = harvest_activations(model, ["blocks.1.hook_resid_post"], rows)["blocks.1.hook_resid_post"]
 
     With ``cache_dir``, each hook's array is read from (or written to) a file keyed by the model's
     weights, the hook, the tokens and ``skip_bos``; cached arrays are memory-mapped, so a large

@@ -70,7 +70,7 @@ def class_predictions(model, final, directions: Float[Tensor, "n d_model"], scal
 
     - ``lens_class``: the class the lens's ``top`` raised tokens are enriched in (reading the top tokens);
     - ``label_class``: the label (``feature_class``, -1 for none) of the pre-unembed feature that adds the
-      most to the logits in the raising direction (positive coefficient x |logit effect|), labelled ones only.
+      most to the logits in the raising direction (positive coefficient x ``|logit effect|``), labelled ones only.
     """
     if len(feature_class) != final.cfg.width or len(directions) != len(measured):
         raise ValueError(f"need a class (or -1) per feature of final ({final.cfg.width}) and a measured change "

@@ -1,5 +1,5 @@
-"""Capability discovery, seed 004's loop as functions: find the tokens a model predicts confidently and
-correctly, group them by a named pattern, filter the group out, look again; then ask what a larger model
+"""Capability discovery, the TinyStories capability proposal's loop as functions: find the tokens a model
+predicts confidently and correctly, group them by a named pattern, filter the group out, look again; then ask what a larger model
 adds (tokens it gets confidently right and a smaller one does not).
 
     ref = Reference.build(tokenizer, reference_texts)
@@ -214,11 +214,12 @@ class Pattern:
     test: Callable[[pd.DataFrame], pd.Series]
 
     def select(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``frame`` (a token frame) that this pattern explains."""
         return frame[self.test(frame).to_numpy(bool)]
 
 
 def filter_out(frame: pd.DataFrame, pattern: Pattern) -> pd.DataFrame:
-    """The tokens ``pattern`` does not explain (seed 004, step 4)."""
+    """The tokens ``pattern`` does not explain (the capability proposal, step 4)."""
     return frame[~pattern.test(frame).to_numpy(bool)]
 
 

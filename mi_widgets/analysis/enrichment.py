@@ -36,6 +36,7 @@ class TokenClasses(NamedTuple):
     of_token: Int[Tensor, "d_vocab"]
 
     def sizes(self) -> Int[Tensor, "classes"]:
+        """How many tokens each class holds."""
         return torch.bincount(self.of_token[self.of_token >= 0], minlength=len(self.names))
 
 

@@ -33,7 +33,7 @@ def permutation_p_value(statistic: Callable[[np.ndarray], float], n: int, n_perm
 
 
 def order_distances(positions: Int[np.ndarray, "n"], period: int | None = None) -> Float[np.ndarray, "n n"]:
-    """How far apart the items are in their true order: |i - j|, or the shorter way round a cycle of
+    """How far apart the items are in their true order: ``|i - j|``, or the shorter way round a cycle of
     ``period`` (days of the week: 7) when one is given."""
     gap = np.abs(positions[:, None] - positions[None, :]).astype(float)
     return np.minimum(gap, period - gap) if period else gap

@@ -1,4 +1,4 @@
-"""The metrics of seed 004 for a capability task (`organisms.task_format`), per item and model.
+"""The metrics of the TinyStories capability proposal for a task (`organisms.task_format`), per item and model.
 
 Per item and model (`score_task`):
 

@@ -72,7 +72,7 @@ class CycleFit(NamedTuple):
 
 
 def circular_alignment(angles: Float[np.ndarray, "n"], phases: Float[np.ndarray, "n"]) -> float:
-    """|mean exp(i(angle - s * phase))| at the better direction s = +-1: 1 when evenly spaced in true order."""
+    """``|mean exp(i(angle - s * phase))|`` at the better direction s = +-1: 1 when evenly spaced in true order."""
     return float(max(abs(np.exp(1j * (angles - s * phases)).mean()) for s in (1, -1)))
 
 

@@ -275,6 +275,7 @@ def dedupe_inline_scripts(page: Path) -> None:
 
 
 def main() -> None:
+    """Command line: ``python -m mi_widgets.book [--execute] [--smoke] [--only ...] [--notebooks] [--vendor]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--execute", action="store_true", help="execute every notebook before building")
     parser.add_argument("--smoke", action="store_true", help="smoke-mode parameters (seconds per notebook)")

@@ -112,6 +112,7 @@ def source_paths(root: Path) -> list[Path]:
 
 
 def learner_path(solution: Path) -> Path:
+    """Where the learner copy of a solution notebook goes: ``<ch>_learner.ipynb`` beside it."""
     return solution.with_name(solution.stem + LEARNER_SUFFIX + ".ipynb")
 
 

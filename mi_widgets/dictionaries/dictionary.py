@@ -185,6 +185,8 @@ class Dictionary(nn.Module):
         return f.reshape(*x.shape[:-1], self.cfg.width)
 
     def decode(self, f: Float[Tensor, "... width"], x: Tensor | None = None) -> Float[Tensor, "... target"]:
+        """Reconstruction from dense codes ``f``, in data units; a transcoder with a skip path also needs
+        its input ``x``. ``sae.decode(sae.encode(x))`` is ``sae(x)``."""
         out = f @ self.W_dec + self.b_dec
         if self.W_skip is not None:
             if x is None:
@@ -205,6 +207,7 @@ class Dictionary(nn.Module):
 
     @torch.no_grad()
     def normalise_decoder(self) -> None:
+        """Scale every decoder row to unit norm (TopK training keeps them so)."""
         self.W_dec /= self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-8)
 
     @torch.no_grad()

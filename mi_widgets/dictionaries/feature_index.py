@@ -106,6 +106,7 @@ class FeatureIndex:
         self.ptr = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
 
     def check(self, latent: int) -> int:
+        """``latent`` as an int, or an IndexError naming the dictionary's width."""
         if not 0 <= latent < self.sae.cfg.width:
             raise IndexError(f"latent {latent} is out of range for a dictionary of width {self.sae.cfg.width}")
         return int(latent)
@@ -126,4 +127,5 @@ class FeatureIndex:
         return (self.ptr[latent + 1] - self.ptr[latent]).item() / self.n_tokens
 
     def densities(self) -> Float[Tensor, "width"]:
+        """Share of the indexed tokens on which each latent fires."""
         return (self.ptr[1:] - self.ptr[:-1]).float() / self.n_tokens

@@ -25,7 +25,7 @@ DENSE_FRACTION = 0.1
 @dataclass
 class ReconstructionStats:
     fvu: float
-    """Fraction of variance unexplained: sum |target - recon|^2 / sum |target - mean|^2."""
+    """Fraction of variance unexplained: ``sum |target - recon|^2 / sum |target - mean|^2``."""
     l0: float
     """Mean number of active latents per token."""
     dead_fraction: float
@@ -35,6 +35,7 @@ class ReconstructionStats:
     n_tokens: int
 
     def as_dict(self) -> dict:
+        """The fields as a plain dict (what the cards and config files store)."""
         return asdict(self)
 
 
@@ -102,6 +103,7 @@ class SpliceStats:
         return (self.loss_mean - self.loss_spliced) / (self.loss_mean - self.loss_clean)
 
     def as_dict(self) -> dict:
+        """The fields and the derived losses as a plain dict (what the cards and config files store)."""
         return {**asdict(self), "loss_increase": self.loss_increase, "relative_increase": self.relative_increase,
                 "loss_recovered": self.loss_recovered, "loss_recovered_mean": self.loss_recovered_mean}
 

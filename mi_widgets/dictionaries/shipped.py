@@ -1,11 +1,14 @@
 """The dictionaries shipped in ``data/dictionaries/<model>/``: what ships, how to load them, how to retrain them.
 
+::
+
     load_dictionary("resid2")                                   # a shipped dictionary by name
     python -m mi_widgets.dictionaries.shipped                   # retrain every one (part of ``make models``)
     python -m mi_widgets.dictionaries.shipped --scale 0.05      # a quick run with 5% of the tokens
     python -m mi_widgets.dictionaries.shipped --remeasure       # only the spliced-in losses and the cards
 
 What ships, in ``data/dictionaries/<model>/<name>/`` (weights, config with metrics, card):
+
 - ``resid0`` .. ``resid3``: TopK SAEs (width 2048, k 16) on the residual stream after each block;
 - ``resid2-w512`` and ``resid2-w4096``: the same site at two more widths, for feature splitting, and
   ``resid2-w512-seed1``, the narrow one from another seed (how much splitting is training noise);
@@ -13,6 +16,7 @@ What ships, in ``data/dictionaries/<model>/<name>/`` (weights, config with metri
   rate chosen by a sweep on the spliced-in loss, the quantity that matters right before the logits
   (on the shipped sweep FVU ranks the runs almost the same way: notebooks/40_lens); the sweep is saved with it;
 - ``mlp0-tc`` .. ``mlp3-tc``: TopK transcoders (MLP input -> MLP output) with a linear skip path.
+
 Plus ``frontier.json``: L0 and FVU over k for ``resid2`` (the frontier the cards report).
 The notebook ``notebooks/10_dictionaries`` shows what they are and how good.
 """
@@ -131,6 +135,7 @@ def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens:
 
 
 def card_text(name: str, sae, metrics: dict, note: str = "") -> str:
+    """The Markdown model card of a shipped dictionary: what it reads, its size and its measured metrics."""
     cfg = sae.cfg
     kind = "transcoder (MLP input -> MLP output" + (", with a linear skip path)" if cfg.skip else ")") \
         if cfg.is_transcoder else "sparse autoencoder"
@@ -192,6 +197,7 @@ def remeasure(names: list[str] | None = None) -> None:
 
 
 def save(name: str, sae, metrics: dict, extra: dict | None = None, note: str = "") -> Path:
+    """Write a dictionary, its metrics and its card to ``data/dictionaries/<model>/<name>/``."""
     folder = dictionaries_dir(sae.cfg.model) / name
     sae.save(folder, extra={"metrics": metrics, **(extra or {})})
     (folder / "README.md").write_text(card_text(name, sae, metrics, note))
@@ -199,6 +205,7 @@ def save(name: str, sae, metrics: dict, extra: dict | None = None, note: str = "
 
 
 def main() -> None:
+    """Command line: retrain (or ``--remeasure``) the shipped dictionaries."""
     from mi_widgets.activations import harvest_activations
     from mi_widgets.models import load_model
     from mi_widgets.organisms.corpus import story_rows

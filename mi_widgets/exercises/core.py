@@ -47,6 +47,7 @@ class Exercise:
     rtol: float = 1e-4
 
     def run(self, answer: Callable[..., Any]) -> Verdict:
+        """The verdict on ``answer``, without printing or raising (`check` does both)."""
         if not callable(answer):
             return Verdict(FAILED, f"expected a function, got {type(answer).__name__}")
         cases = list(self.cases())
@@ -75,6 +76,7 @@ EXERCISES: dict[str, Exercise] = {}
 
 
 def register(exercise: Exercise) -> Exercise:
+    """Add an exercise to `EXERCISES` under its name (each name once)."""
     if exercise.name in EXERCISES:
         raise ValueError(f"exercise {exercise.name!r} is registered twice")
     EXERCISES[exercise.name] = exercise

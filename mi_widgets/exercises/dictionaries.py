@@ -65,6 +65,7 @@ register(Exercise(
 
 
 def loss_recovered_reference(clean: float, spliced: float, ablated: float) -> float:
+    """`SpliceStats.loss_recovered` with the ablated loss as the baseline."""
     return SpliceStats(clean, spliced, ablated, ablated).loss_recovered
 
 

@@ -20,6 +20,7 @@ def _stack():
 
 
 def frozen_reference(model, stack: torch.Tensor) -> torch.Tensor:
+    """`lens.lens_logits` with the final norm frozen at the last reading's scale."""
     return lens_logits(model, stack, "frozen")
 
 

@@ -22,6 +22,7 @@ from mi_widgets.progress import progress_bar
 
 
 def tokenizer_dir() -> Path:
+    """Where the bundled tokenizer lives: ``data/tokenizer``."""
     return data_dir() / "tokenizer"
 
 

@@ -52,6 +52,7 @@ def gpt2_state_dict(model) -> dict[str, torch.Tensor]:
 
 
 def gpt2_config(model):
+    """A Hugging Face ``GPT2Config`` with the shapes of the HookedTransformer ``model``."""
     from transformers import GPT2Config
 
     cfg = model.cfg

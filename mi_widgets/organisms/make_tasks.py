@@ -4,7 +4,7 @@
 
 Items come from held-out stories (split ``test``: held-out names and indirect-object templates, never
 in the training text). Each labelled span becomes (prompt, answer): the prompt is the story up to the
-first token of the span, the answer the span's tokens. Seed 004 asks to red-team each capability, so
+first token of the span, the answer the span's tokens. The TinyStories capability proposal asks to red-team each capability, so
 every task also holds variants of the same items (``meta.variant``):
 
 - ``names``: every character renamed (fresh held-out names of the same gender);
@@ -248,6 +248,7 @@ def build_tasks(tok, spec: TaskSpec = TaskSpec()) -> dict[str, list[dict]]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: write the task files in ``data/tasks`` from held-out stories."""
     from mi_widgets.models import load_tokenizer
     from mi_widgets.organisms.corpus import tokenizer_dir
 

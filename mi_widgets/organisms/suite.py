@@ -144,6 +144,7 @@ def train_one(name: str, scale: float = 1.0) -> Path:
 
 
 def main() -> None:
+    """Command line: train the bundled model suite (``--models`` for some, ``--cards-only`` to rewrite cards)."""
     parser = argparse.ArgumentParser(description="Retrain the bundled model organisms.")
     parser.add_argument("--models", nargs="*", default=list(SUITE), choices=list(SUITE))
     parser.add_argument("--jobs", type=int, default=2, help="models trained at once, one thread each")

@@ -28,6 +28,7 @@ OPTIONAL = ("wrong", "meta")
 
 
 def tasks_dir() -> Path:
+    """Where the task files live: ``data/tasks``."""
     return data_dir() / "tasks"
 
 

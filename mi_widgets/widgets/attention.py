@@ -72,6 +72,7 @@ class LayerAttention:
         self.tokens, self.patterns, self.layer = tokens, patterns, layer
 
     def view(self, layer: int) -> AttentionView:
+        """The attention view of one layer's heads."""
         names = [f"L{layer}H{h}" for h in range(self.patterns.shape[1])]
         return attention_view(self.tokens, self.patterns[layer], names)
 

@@ -54,6 +54,7 @@ class FeatureDashboard:
                 [(name(i), -v) for i, v in zip(down.indices.tolist(), down.values.tolist())])
 
     def html(self, latent: int) -> str:
+        """The dashboard of one latent as static HTML (token text escaped)."""
         latent = self.index.check(latent)
         acts = self.index.dense(latent)
         _, values = self.index.activations(latent)

@@ -14,12 +14,18 @@ from mi_widgets.widgets.tokens import _colour
 
 
 class LogitLensView:
+    """The logit lens of one prompt as a table: each layer's top next-token guesses at the last positions.
+
+    Made by `logit_lens_view`; ``.html()`` renders it, and in JupyterLab ``.widget()`` switches the norm.
+    """
+
     def __init__(self, model, prompt: str, norm: str = "recompute", last: int = 16, top: int = 5):
         if not prompt:
             raise ValueError("logit_lens_view needs a non-empty prompt")
         self.model, self.prompt, self.norm, self.last, self.top = model, prompt, norm, last, top
 
     def html(self, prompt: str | None = None, norm: str | None = None) -> str:
+        """The table as static HTML, for another prompt or norm if given (token text escaped)."""
         prompt, norm = prompt or self.prompt, norm or self.norm
         tokens = self.model.to_tokens(prompt)[0]
         probs = logit_lens(self.model, tokens, norm=norm)[:, -self.last:]  # [layers, pos, vocab]

@@ -6,8 +6,9 @@
 # bundled model organisms, let it write, run it with a cache of every activation, draw its attention
 # patterns, and read and change the same activations through nnsight.
 #
-# The model organisms are small transformers trained on generated TinyStories-style text (see
-# `01_models`). Nothing here touches the network; set `MODEL` to a TransformerLens name such as
+# The {ref}`model organisms <g-model-organism>` are small transformers trained on generated
+# TinyStories-style text ([the model organisms](../01_models/01_models.ipynb)); the
+# [glossary](../glossary.md) explains the terms this book uses. Nothing here touches the network; set `MODEL` to a TransformerLens name such as
 # `"tiny-stories-1M"` to run the same cells on a real TinyStories model when you are online.
 
 # %% tags=["parameters"]

@@ -449,7 +449,7 @@ exercises.check("models.copy_loss_ratio", copy_loss_ratio, strict=STRICT)
 # %% [markdown]
 # ## References
 # - Eldan and Li (2023), *TinyStories: How Small Can Language Models Be and Still Speak Coherent English?*
-# - The TinyStories capability proposal in the seed list (seed 004): find confident correct predictions,
+# - The TinyStories capability proposal in the seed list (the TinyStories capability-mapping proposal): find confident correct predictions,
 #   name the capability, turn it into tasks.
 # - Olsson et al. (2022), *In-context Learning and Induction Heads*.
 # - Wang et al. (2022), *Interpretability in the Wild: a Circuit for Indirect Object Identification in GPT-2 small*.

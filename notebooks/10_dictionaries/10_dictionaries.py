@@ -174,7 +174,7 @@ frontier.round(3)
 # ## A transcoder, with and without a skip path
 #
 # A transcoder is a dictionary whose decoder writes the MLP's *output* from latents of the MLP's
-# *input*: a sparse, more interpretable stand-in for the MLP. Seed 001 asks whether a linear skip path
+# *input*: a sparse, more interpretable stand-in for the MLP. Apollo Research's list of project ideas asks whether a linear skip path
 # (input to output, dense, not counted in L0) helps: it can carry the part of the MLP that is nearly
 # linear, leaving the latents for the rest. We train both on the same data, from each of the seeds, and
 # splice each in place of the MLP.
@@ -450,7 +450,7 @@ exercises.check("dictionaries.dead_fraction", dead_fraction, strict=STRICT)
 # 1. Set `LAYER = 0` and `LAYER = 3`. Which layer's residual stream is hardest to reconstruct at the same
 #    k, and which loses the most loss when spliced? Do FVU and loss recovered rank the layers the same way?
 # 2. Turn the auxiliary loss off (`mw.TrainSettings(aux_k=0)`) and count dead latents after training.
-# 3. Train with `shuffle=False` in `mw.TrainSettings` (batches in story order). Seed 001 asks whether
+# 3. Train with `shuffle=False` in `mw.TrainSettings` (batches in story order). Apollo Research's list of project ideas asks whether
 #    shuffling activations matters: compare FVU and dead latents.
 # 4. Find a latent that fires on a planted capability (say, the name after "said" or the closing quote)
 #    and check its top contexts against the generator's labels (`mi_widgets.organisms.stories`).
@@ -460,5 +460,5 @@ exercises.check("dictionaries.dead_fraction", dead_fraction, strict=STRICT)
 # - Bricken et al. (2023), *Towards Monosemanticity*, Transformer Circuits Thread: SAEs on a small model.
 # - Gao et al. (2024), *Scaling and evaluating sparse autoencoders*: TopK SAEs and the auxiliary dead-latent loss.
 # - Dunefsky, Chlenski and Nanda (2024), *Transcoders find interpretable LLM feature circuits*.
-# - Seed 001 (Neel Nanda's open problems list): "Improving transcoder architectures", the activation
+# - Apollo Research's interpretability team (2024), *A List of 45+ Mech Interp Project Ideas*: "Improving transcoder architectures", the activation
 #   shuffling question.

@@ -1,16 +1,16 @@
 # %% [markdown]
 # # What can each model do? Finding, defining and measuring capabilities
 #
-# **Question.** Seed 004 proposes to map every capability of the TinyStories models before anyone
+# **Question.** A project proposal for the TinyStories models (AI Safety Camp 2024) suggests to map every capability of the TinyStories models before anyone
 # reverse-engineers circuits: collect the tokens a model predicts confidently and correctly, name the
 # simplest common pattern among them, set those aside, look again; then ask what each larger model adds.
 # Each capability found becomes a task (prompt, right answer, an obvious wrong answer) that every model
 # is scored on, red-teamed by changing names, distances and wording.
 #
 # Our model organisms make this loop checkable: their training stories were written by a generator that
-# *planted* eleven capabilities and labelled every token each one makes predictable (`01_models`). So
-# we can ask two questions at once: what can each model do, and does the discovery loop find the
-# capabilities that were put there?
+# *planted* eleven capabilities and labelled every token each one makes predictable
+# ([the model organisms](../01_models/01_models.ipynb)). So we can ask two questions at once: what can
+# each model do, and does the discovery loop find the capabilities that were put there?
 #
 # This notebook runs the loop on the bundled suite (`mi_widgets.analysis.discovery`), scores the eleven task files
 # in `data/tasks` (`mi_widgets.organisms.task_format`, written by `python -m mi_widgets.organisms.make_tasks` from held-out stories),
@@ -318,7 +318,7 @@ eval_browser(scores, per_group=2, element_id="evals20")
 # %% [markdown]
 # ## Red-teaming the capabilities
 #
-# Seed 004 asks what in the text makes each behaviour appear, whether it survives changes, and whether
+# The proposal asks what in the text makes each behaviour appear, whether it survives changes, and whether
 # it works on synthetic examples. Each task holds the same held-out items renamed (`names`), with three
 # unrelated sentences inserted before the answer's sentence (`distance`), with common words swapped for
 # synonyms (`wording`), with everything before the answer's own sentence replaced by text of about the
@@ -680,7 +680,7 @@ exercises.check("capabilities.accuracy_spread", accuracy_spread, strict=STRICT)
 
 # %% [markdown]
 # ## References
-# - Seed 004: the TinyStories capability-mapping proposal (AI Safety Camp 2024): find confident correct
+# - The TinyStories capability-mapping proposal (AI Safety Camp 2024): find confident correct
 #   predictions, name the pattern, filter it out, repeat; then define each capability as a task and red-team it.
 # - Eldan and Li (2023), *TinyStories: How Small Can Language Models Be and Still Speak Coherent English?*
 # - Olsson et al. (2022), *In-context Learning and Induction Heads*.

@@ -1,8 +1,8 @@
 # %% [markdown]
 # # Feature geometry: PCA of SAE codes, ordered words, categories and blocks of latents
 #
-# **Question.** A sparse autoencoder (SAE) rewrites each activation as a few active latents. Seed 001
-# (Apollo Research's list, "Understanding the geometry of SAE features") asks what shape the resulting
+# **Question.** A sparse autoencoder (SAE) rewrites each activation as a few active latents. Apollo
+# Research's list of project ideas ("Understanding the geometry of SAE features") asks what shape the resulting
 # feature space has, in four ways, and this notebook asks each of them of our 4-layer model and its
 # shipped SAEs:
 #
@@ -1026,7 +1026,7 @@ exercises.check("geometry.coactivation", coactivation, strict=STRICT)
 
 # %% [markdown]
 # ## References
-# - Seed 001: Apollo Research interpretability team, "A list of 45+ mech interp project ideas" (2024),
+# - Apollo Research's interpretability team (2024), *A List of 45+ Mech Interp Project Ideas*:
 #   "Understanding the geometry of SAE features".
 # - Engels et al. (2024), *Not all language model features are linear*: circles for days and months.
 # - Park, Choe, Jiang and Veitch (2024), *The geometry of categorical and hierarchical concepts in large

@@ -2,7 +2,7 @@
 # # Structure in feature splitting
 #
 # **Question.** Make a sparse dictionary wider and its latents *split*: one latent for "math" in a
-# narrow SAE becomes several in a wide one. Seed 001 asks two things about this. Is there a toy model
+# narrow SAE becomes several in a wide one. Apollo Research's list of project ideas asks two things about this. Is there a toy model
 # in which splitting happens for a known reason? And is there structure across splits: if "math" and
 # "physics" both split, and each has a "topology in this context" child, is the step from parent to
 # child (the "topology" direction) the same in both families? If so, a method such as NMF applied to
@@ -707,5 +707,5 @@ exercises.check("splitting.recovered_fraction", recovered, strict=STRICT)
 #   decomposed into shared parts by a second SAE.
 # - Chanin et al. (2024), *A is for Absorption*: how a wide SAE hides a general feature inside specific ones.
 # - Lee and Seung (1999), *Learning the parts of objects by non-negative matrix factorization*, Nature.
-# - Seed 001 (Apollo Research's list of project ideas): "Is there structure in feature splitting?"
+# - Apollo Research's interpretability team (2024), *A List of 45+ Mech Interp Project Ideas*: "Is there structure in feature splitting?"
 #   and "Toy model of feature splitting".

@@ -2,7 +2,7 @@
 # # The logit lens through a pre-unembed SAE
 #
 # **Question.** The logit lens reads a direction in the residual stream by pushing it through the final
-# norm and the unembedding, so it speaks in tokens. Seed 001 (Nix, in Apollo Research's list) proposes
+# norm and the unembedding, so it speaks in tokens. Nix, in Apollo Research's list of project ideas, proposes
 # another basis to read in: train a good sparse autoencoder on the residual stream right before the
 # unembedding, label its features by the kinds of tokens they promote and suppress, and then read the
 # features of earlier layers by the pre-unembed features they drive, directly and through later attention
@@ -119,7 +119,7 @@ for i, text in enumerate(stories):
 # %% [markdown]
 # ## 2. The pre-unembed SAE and its hyperparameters
 #
-# Seed 001 warns that a sweep that treats every layer alike tends to leave a poor SAE at the last site,
+# The proposal warns that a sweep that treats every layer alike tends to leave a poor SAE at the last site,
 # so `final` got its own: `python -m mi_widgets.dictionaries.shipped` trained six SAEs at the pre-unembed site
 # (k in 8, 16, 32; learning rate 1e-3 and 3e-3; width 4096; half the tokens), scored each by the model's
 # loss with the SAE spliced in (not by FVU), and trained the winner among those with under 5% dead latents
@@ -285,7 +285,7 @@ for feature in firing[:3]:
 #   which pre-unembed features it drives, and from those features back to logits through their decoder rows.
 #
 # Each can take the direction straight to the end (the direct path) or first through the later blocks'
-# attention with the clean run's patterns frozen (the second-order path of seed 001, after Gandelsman et
+# attention with the clean run's patterns frozen (the second-order path of the proposal, after Gandelsman et
 # al.'s CLIP neurons). First the weight-only reading for two features per layer: the tokens the logit lens
 # says they raise, and the three pre-unembed features with the largest encoder projection, each with its
 # coefficient, its class label if it has one, and the tokens it raises most. (The lens here includes the
@@ -700,4 +700,4 @@ exercises.check("lens.enrichment_score", enrichment_score, strict=STRICT)
 # - Belrose et al. (2023), *Eliciting latent predictions from transformers with the tuned lens*.
 # - Gandelsman, Efros and Steinhardt (2024), *Interpreting the second-order effects of neurons in CLIP*.
 # - Bloom and Lin (2024), *Understanding SAE features with the logit lens*, LessWrong.
-# - Seed 001 (Apollo Research's list of project ideas): Nix's "improved logit lens" through a pre-unembed SAE.
+# - Apollo Research's interpretability team (2024), *A List of 45+ Mech Interp Project Ideas*: Nix's "improved logit lens" through a pre-unembed SAE.

@@ -102,3 +102,12 @@ def test_a_bars_closing_newline_after_other_output_joins_the_bar():
     kept = final_bar_states({"cells": [{"cell_type": "code", "outputs": outputs, "source": ""}]})["cells"][0]["outputs"]
     assert [(o["name"], o["text"].count("\n")) for o in kept] == [("stderr", 1), ("stdout", 1)]
     assert kept[0]["text"].startswith("harvest: 100%")
+
+
+def test_docstring_examples_become_literal_blocks():
+    from mi_widgets.book.docstrings import literal_examples
+
+    lines = ["Harvest activations.", "", "    acts = harvest(model)", "    more = 1", "", "Text again.", "",
+             "Already literal::", "", "    x = 1"]
+    assert literal_examples(lines) == ["Harvest activations.", "::", "", "    acts = harvest(model)", "    more = 1", "",
+                                       "Text again.", "", "Already literal::", "", "    x = 1"]

@@ -146,6 +146,21 @@ def test_exercises_show_as_numbered_blocks_with_closed_solutions(site, browser):
     assert len(downloads) == len(notebook_paths()), downloads
 
 
+def test_start_here_leads_and_the_reference_pages_are_there(site, browser):
+    page = _visit(browser, site.as_uri())["page"]
+    captions = page.locator("nav.bd-links p.caption").all_inner_texts()
+    assert captions and captions[0].strip().lower().startswith("start here"), captions
+    assert captions[-1].strip().lower() == "about", captions
+    page.close()
+    api = (site.parent / "api.html").read_text(encoding="utf-8")
+    for name in ("mi_widgets.activations.harvest_activations", "mi_widgets.models.load_model",
+                 "mi_widgets.dictionaries.dictionary.Dictionary", "mi_widgets.patching.patch_activation"):
+        assert f'id="{name}"' in api, f"the API reference lacks {name}"
+    assert api.count('class="highlight') >= 5, "docstring examples should render as code blocks"
+    glossary = (site.parent / "glossary.html").read_text(encoding="utf-8")
+    assert all(term in glossary for term in ("Residual stream", "Smoke mode", "Model organism", "Hook point"))
+
+
 def test_hostile_tokens_are_shown_as_text_and_run_nothing(browser, tmp_path):
     n = len(HOSTILE)
     story = Story(" ".join(HOSTILE), (Label(0, len(HOSTILE[0]), "ioi", {}),))
