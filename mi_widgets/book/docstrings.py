@@ -25,5 +25,6 @@ def _process(app, what, name, obj, options, lines):
 
 
 def setup(app):
+    """Sphinx's entry point: rewrite every docstring autodoc reads."""
     app.connect("autodoc-process-docstring", _process)
     return {"parallel_read_safe": True}
