@@ -1,8 +1,9 @@
 """Checks for the workbook's exercises: a learner's function against the package's reference.
 
     from mi_widgets import exercises
-    exercises.check("dictionaries.fvu", fvu)               # PASSED, FAILED: <diagnosis>, or not attempted yet
-    exercises.check("dictionaries.fvu", fvu, strict=True)  # a failure raises (tests run solutions this way)
+    exercises.check_fvu(fvu)                # PASSED, FAILED: <diagnosis>, or not attempted yet
+    exercises.check_fvu(fvu, strict=True)   # a failure raises (tests run solutions this way)
+    exercises.check("dictionaries.fvu", fvu)  # the same, by the exercise's full name
 
 Each exercise (`Exercise`, registered in `EXERCISES` by the chapter modules ``start``, ``models``, ...)
 names the reference it is checked against (the package's own implementation wherever one exists), the
@@ -14,4 +15,19 @@ in learner mode a check never raises, so a learner notebook runs from top to bot
 from mi_widgets.exercises.core import EXERCISES, Exercise, ExerciseFailed, Verdict, check
 from mi_widgets.exercises import capabilities, dictionaries, geometry, lens, models, splitting, start  # noqa: F401
 
-__all__ = ["EXERCISES", "Exercise", "ExerciseFailed", "Verdict", "check"]
+
+
+def _helper(name: str):
+    def check_one(answer, strict: bool = False) -> None:
+        check(name, answer, strict)
+
+    check_one.__name__ = check_one.__qualname__ = f"check_{name.split('.')[1]}"
+    check_one.__doc__ = f"Check an answer to the exercise ``{name}`` (see `check`)."
+    return check_one
+
+
+# One check_<name> helper per exercise (the names are unique across chapters).
+HELPERS = {f"check_{name.split('.')[1]}": _helper(name) for name in EXERCISES}
+globals().update(HELPERS)
+
+__all__ = ["EXERCISES", "Exercise", "ExerciseFailed", "Verdict", "check", *HELPERS]

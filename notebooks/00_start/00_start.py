@@ -270,7 +270,7 @@ def residual_sum(cache, layer: int):
 
 
 # %%
-exercises.check("start.residual_sum", residual_sum, strict=STRICT)
+exercises.check_residual_sum(residual_sum, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} Patch one activation
@@ -308,7 +308,7 @@ def patch_position(model, clean, corrupt, hook_name: str, pos: int):
 
 
 # %%
-exercises.check("start.patch_position", patch_position, strict=STRICT)
+exercises.check_patch_position(patch_position, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} A logit difference
@@ -336,7 +336,7 @@ def logit_difference(logits, answer: int, wrong: int):
 
 
 # %%
-exercises.check("start.logit_difference", logit_difference, strict=STRICT)
+exercises.check_logit_difference(logit_difference, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} The same read through nnsight
@@ -369,7 +369,7 @@ def nnsight_read(model, tokens, layer: int):
 
 
 # %%
-exercises.check("start.nnsight_read", nnsight_read, strict=STRICT)
+exercises.check_nnsight_read(nnsight_read, strict=STRICT)
 
 # %% [markdown]
 # ## Going further

@@ -342,7 +342,7 @@ def induction_score(pattern, seq_len: int):
 
 
 # %%
-exercises.check("models.induction_score", induction_score, strict=STRICT)
+exercises.check_induction_score(induction_score, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} A previous-token score
@@ -371,7 +371,7 @@ def previous_token_score(pattern):
 
 
 # %%
-exercises.check("models.previous_token_score", previous_token_score, strict=STRICT)
+exercises.check_previous_token_score(previous_token_score, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} Next-token losses
@@ -400,7 +400,7 @@ def next_token_losses(logits, tokens):
 
 
 # %%
-exercises.check("models.next_token_losses", next_token_losses, strict=STRICT)
+exercises.check_next_token_losses(next_token_losses, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} The copy ratio
@@ -430,7 +430,7 @@ def copy_loss_ratio(losses, seq_len: int):
 
 
 # %%
-exercises.check("models.copy_loss_ratio", copy_loss_ratio, strict=STRICT)
+exercises.check_copy_loss_ratio(copy_loss_ratio, strict=STRICT)
 
 # %% [markdown]
 # ## Going further

@@ -357,7 +357,7 @@ def topk_encode(x, W_enc, b_enc, b_dec, k: int):
 
 
 # %%
-exercises.check("dictionaries.topk_encode", topk_encode, strict=STRICT)
+exercises.check_topk_encode(topk_encode, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} Fraction of variance unexplained
@@ -385,7 +385,7 @@ def fvu(x, x_hat):
 
 
 # %%
-exercises.check("dictionaries.fvu", fvu, strict=STRICT)
+exercises.check_fvu(fvu, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} Loss recovered
@@ -413,7 +413,7 @@ def loss_recovered(clean: float, spliced: float, ablated: float):
 
 
 # %%
-exercises.check("dictionaries.loss_recovered", loss_recovered, strict=STRICT)
+exercises.check_loss_recovered(loss_recovered, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} Dead latents
@@ -440,7 +440,7 @@ def dead_fraction(codes):
 
 
 # %%
-exercises.check("dictionaries.dead_fraction", dead_fraction, strict=STRICT)
+exercises.check_dead_fraction(dead_fraction, strict=STRICT)
 
 # %% [markdown]
 # ## Going further

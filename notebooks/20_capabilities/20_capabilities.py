@@ -572,7 +572,7 @@ def answer_logprob(logprobs, answer_ids: list[int], start: int):
 
 
 # %%
-exercises.check("capabilities.answer_logprob", answer_logprob, strict=STRICT)
+exercises.check_answer_logprob(answer_logprob, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} An answer's rank
@@ -599,7 +599,7 @@ def answer_rank(logits, token: int):
 
 
 # %%
-exercises.check("capabilities.answer_rank", answer_rank, strict=STRICT)
+exercises.check_answer_rank(answer_rank, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} A permutation p-value
@@ -628,7 +628,7 @@ def permutation_p(observed: float, null):
 
 
 # %%
-exercises.check("capabilities.permutation_p", permutation_p, strict=STRICT)
+exercises.check_permutation_p(permutation_p, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} How uneven is a capability?
@@ -658,7 +658,7 @@ def accuracy_spread(correct, labels, min_items: int):
 
 
 # %%
-exercises.check("capabilities.accuracy_spread", accuracy_spread, strict=STRICT)
+exercises.check_accuracy_spread(accuracy_spread, strict=STRICT)
 
 # %% [markdown]
 # ## Going further

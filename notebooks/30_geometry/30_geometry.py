@@ -912,7 +912,7 @@ def explained_variance(x, n: int):
 
 
 # %%
-exercises.check("geometry.explained_variance", explained_variance, strict=STRICT)
+exercises.check_explained_variance(explained_variance, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} An order test that assumes no line
@@ -944,7 +944,7 @@ def order_correlation(points):
 
 
 # %%
-exercises.check("geometry.order_correlation", order_correlation, strict=STRICT)
+exercises.check_order_correlation(order_correlation, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} The participation ratio
@@ -972,7 +972,7 @@ def participation_ratio(eigenvalues):
 
 
 # %%
-exercises.check("geometry.participation_ratio", participation_ratio, strict=STRICT)
+exercises.check_participation_ratio(participation_ratio, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} Co-activation
@@ -1003,7 +1003,7 @@ def coactivation(codes):
 
 
 # %%
-exercises.check("geometry.coactivation", coactivation, strict=STRICT)
+exercises.check_coactivation(coactivation, strict=STRICT)
 
 # %% [markdown]
 # ## Going further

@@ -597,7 +597,7 @@ def child_delta(parents, children):
 
 
 # %%
-exercises.check("splitting.child_deltas", child_delta, strict=STRICT)
+exercises.check_child_deltas(child_delta, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} The best match in another family
@@ -625,7 +625,7 @@ def cross_family(vectors, family):
 
 
 # %%
-exercises.check("splitting.cross_family_best", cross_family, strict=STRICT)
+exercises.check_cross_family_best(cross_family, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} NMF on signed vectors
@@ -652,7 +652,7 @@ def signed_split(vectors):
 
 
 # %%
-exercises.check("splitting.signed_split", signed_split, strict=STRICT)
+exercises.check_signed_split(signed_split, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} Which true directions did we find?
@@ -680,7 +680,7 @@ def recovered(decoder, directions, threshold: float):
 
 
 # %%
-exercises.check("splitting.recovered_fraction", recovered, strict=STRICT)
+exercises.check_recovered_fraction(recovered, strict=STRICT)
 
 # %% [markdown]
 # ## Going further

@@ -583,7 +583,7 @@ def frozen_lens(model, stack):
 
 
 # %%
-exercises.check("lens.frozen_lens", frozen_lens, strict=STRICT)
+exercises.check_frozen_lens(frozen_lens, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} KL from logits
@@ -611,7 +611,7 @@ def kl_divergence(p_logits, q_logits):
 
 
 # %%
-exercises.check("lens.kl_divergence", kl_divergence, strict=STRICT)
+exercises.check_kl_divergence(kl_divergence, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} Units for a share of an effect
@@ -639,7 +639,7 @@ def units_needed(mass, share: float):
 
 
 # %%
-exercises.check("lens.units_for_share", units_needed, strict=STRICT)
+exercises.check_units_for_share(units_needed, strict=STRICT)
 
 # %% [markdown]
 # ```{exercise} A class-enrichment score
@@ -675,7 +675,7 @@ def enrichment_score(effect, classes, top: int):
 
 
 # %%
-exercises.check("lens.enrichment_score", enrichment_score, strict=STRICT)
+exercises.check_enrichment_score(enrichment_score, strict=STRICT)
 
 # %% [markdown]
 # ## Going further

@@ -59,6 +59,16 @@ def test_compare_names_the_common_mistakes():
     assert "instead of" in compare(torch.tensor(3.0), torch.tensor(2.5))
 
 
+def test_every_exercise_has_its_check_helper(capsys):
+    assert len(exercises.HELPERS) == len(NAMES)  # short names are unique
+    for name in NAMES:
+        helper = getattr(exercises, f"check_{name.split('.')[1]}")
+        helper(lambda *args: None)
+        assert f"[{name}] not attempted yet" in capsys.readouterr().out
+        with pytest.raises(exercises.ExerciseFailed):
+            helper(lambda *args: None, strict=True)
+
+
 def test_unknown_exercise_and_non_function_answers():
     with pytest.raises(KeyError, match="no exercise"):
         exercises.check("nope", print)
