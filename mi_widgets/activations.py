@@ -1,6 +1,7 @@
 """Harvest activations from a HookedTransformer: streamed in batches, optionally cached on disk.
 
-    acts = harvest_activations(model, ["blocks.1.hook_resid_post"], tokens)   # {hook: [n_tokens, d]}
+    acts = harvest_activations(model, ["blocks.1.hook_resid_post"], tokens)   # {hook: [rows * (pos - 1), d]}
+    acts = harvest_activations(model, hooks, ["a prompt", "a longer prompt"]) # real tokens only, no padding
     for batch in iter_activations(model, hooks, tokens): ...                   # bounded memory
 
 Only the hooks asked for are recorded, and the forward pass stops after the last block they need
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 
 from mi_widgets.models import file_sha256
 from mi_widgets.progress import progress_bar
@@ -64,65 +65,113 @@ def _check_tokens(tokens) -> Int[torch.Tensor, "batch pos"]:
     return tokens.long()
 
 
+def tokens_and_mask(model, tokens: Sequence[str] | Int[torch.Tensor, "batch pos"],
+                    mask: Bool[torch.Tensor, "batch pos"] | None = None
+                    ) -> tuple[Int[torch.Tensor, "batch pos"], Bool[torch.Tensor, "batch pos"] | None]:
+    """Token ids and a mask of the real (not padding) positions, from prompts or from ids and a mask.
+
+    A list of prompts is tokenized one prompt at a time (each with its BOS) and padded on the right; the
+    mask is False on the padding. Token ids come back with ``mask`` as given (None: every position is
+    real); a mask must have the ids' shape.
+    """
+    if isinstance(tokens, str):
+        raise TypeError("give a list of prompts (or token ids), not one string: [prompt]")
+    if isinstance(tokens, (list, tuple)) and tokens and all(isinstance(t, str) for t in tokens):
+        if mask is not None:
+            raise ValueError("a mask goes with token ids; prompts make their own")
+        rows = [model.to_tokens(t)[0] for t in tokens]
+        length = max(len(r) for r in rows)
+        pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(rows), length), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), length), dtype=torch.bool)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)], mask[i, : len(r)] = r, True
+        return _check_tokens(ids), mask
+    if isinstance(tokens, (list, tuple)) and not tokens:
+        raise ValueError("the prompt list is empty: give at least one prompt")
+    ids = _check_tokens(tokens)
+    if mask is not None:
+        mask = torch.as_tensor(mask)
+        if mask.shape != ids.shape or mask.dtype != torch.bool:
+            raise ValueError(f"mask must be a bool array of the tokens' shape {tuple(ids.shape)}, got "
+                             f"{mask.dtype} {tuple(mask.shape)}")
+    return ids, mask
+
+
 @torch.no_grad()
-def iter_activations(model, hooks: str | Sequence[str], tokens: Int[torch.Tensor, "batch pos"],
-                     batch_size: int = 32, skip_bos: bool = True, progress: bool = True
+def iter_activations(model, hooks: str | Sequence[str], tokens: Sequence[str] | Int[torch.Tensor, "batch pos"],
+                     batch_size: int = 32, skip_bos: bool = True, progress: bool = True,
+                     mask: Bool[torch.Tensor, "batch pos"] | None = None
                      ) -> Iterator[dict[str, Float[torch.Tensor, "n d"]]]:
     """Yield ``{hook: activations}`` for ``batch_size`` rows at a time, positions flattened.
 
     ``skip_bos`` drops position 0, whose activations are outliers that no dictionary should spend
-    latents on. Memory holds one batch, whatever the number of rows.
+    latents on; positions where ``mask`` is False (the padding of a list of prompts) are dropped too.
+    Memory holds one batch, whatever the number of rows.
+
+        for batch in iter_activations(model, ["blocks.0.hook_resid_post"], rows, batch_size=8):
+            print(batch["blocks.0.hook_resid_post"].shape)   # [8 * (pos - 1), d_model]
     """
     hooks = check_hooks(model, hooks)
-    tokens = _check_tokens(tokens)
+    tokens, mask = tokens_and_mask(model, tokens, mask)
     stop = _stop_layer(model, hooks)
     start = 1 if skip_bos else 0
     store: dict[str, torch.Tensor] = {}
+    rows_mask: torch.Tensor | None = None
 
     def keep(act, hook):
-        store[hook.name] = act[:, start:].reshape(-1, act.shape[-1])  # heads are flattened too
+        act = act[:, start:]
+        if rows_mask is not None:
+            act = act[rows_mask[:, start:]]
+        store[hook.name] = act.reshape(-1, act.shape[-1])  # heads are flattened too
 
     fwd = [(h, keep) for h in hooks]
     batches = range(0, len(tokens), batch_size)
     for i in progress_bar(batches, desc="harvesting", unit="batch", disable=not progress):
+        rows_mask = None if mask is None else mask[i: i + batch_size]
         with model.hooks(fwd_hooks=fwd):
             model(tokens[i: i + batch_size], stop_at_layer=stop, return_type=None)
         yield {h: store[h] for h in hooks}
 
 
-def harvest_activations(model, hooks: str | Sequence[str], tokens: Int[torch.Tensor, "batch pos"],
+def harvest_activations(model, hooks: str | Sequence[str], tokens: Sequence[str] | Int[torch.Tensor, "batch pos"],
                         batch_size: int = 32, skip_bos: bool = True, cache_dir: str | Path | None = None,
-                        progress: bool = True) -> dict[str, Float[torch.Tensor, "n d"]]:
-    """All activations at ``hooks`` for ``tokens`` as ``{hook: [rows * (pos - 1), d]}`` float32 tensors.
+                        progress: bool = True, mask: Bool[torch.Tensor, "batch pos"] | None = None
+                        ) -> dict[str, Float[torch.Tensor, "n d"]]:
+    """All activations at ``hooks`` for ``tokens`` as ``{hook: [n, d]}`` float32 tensors, one row per position.
 
-    Row by row, position by position: with ``skip_bos`` (the default) position 0 is dropped, so a row of
-    15 tokens gives 14 activations. Every other position is returned, padding included: rows that
-    ``model.to_tokens`` padded to one length give their pad positions too, so harvest rows of equal length
-    or drop those positions afterwards.
+    ``tokens`` is a ``[rows, pos]`` array of token ids, or a list of prompts. Rows come prompt by prompt,
+    position by position. With ``skip_bos`` (the default) each prompt's position 0 is dropped, so a
+    prompt of 15 tokens (its BOS included) gives 14 rows. A list of prompts of different lengths gives
+    its real tokens only: 3 prompts of 6, 4 and 8 tokens give 5 + 3 + 7 = 15 rows, never padding. For
+    ids that you padded yourself (``model.to_tokens(prompts)`` pads on the right), pass ``mask``, True
+    at the real positions, or the padding comes back as if it were tokens.
 
-        rows = story_rows(model.tokenizer, 8, model.cfg.n_ctx)          # [8, 256] token ids, no padding
-        acts = harvest_activations(model, ["blocks.1.hook_resid_post"], rows)["blocks.1.hook_resid_post"]
+        acts = harvest_activations(model, ["blocks.1.hook_resid_post"], ["Once upon a time", "Tom ran"])
+        acts["blocks.1.hook_resid_post"].shape   # [4 + 2, d_model]: BOS dropped, no padding
 
     With ``cache_dir``, each hook's array is read from (or written to) a file keyed by the model's
-    weights, the hook, the tokens and ``skip_bos``; cached arrays are memory-mapped, so a large
-    harvest does not have to fit in RAM twice.
+    weights, the hook, the tokens, the mask and ``skip_bos``; cached arrays are memory-mapped, so a
+    large harvest does not have to fit in RAM twice.
     """
     hooks = check_hooks(model, hooks)
-    tokens = _check_tokens(tokens)
-    paths = {h: cache_path(cache_dir, model, h, tokens, skip_bos) for h in hooks} if cache_dir else {}
+    tokens, mask = tokens_and_mask(model, tokens, mask)
+    paths = {h: cache_path(cache_dir, model, h, tokens, skip_bos, mask) for h in hooks} if cache_dir else {}
     out = {h: a for h in hooks if (a := read_cache(paths[h]) if paths else None) is not None}
     todo = [h for h in hooks if h not in out]
     if not todo:
         return out
-    n = len(tokens) * (tokens.shape[1] - (1 if skip_bos else 0))
+    start = 1 if skip_bos else 0
+    kept = mask[:, start:] if mask is not None else torch.ones(tokens.shape[0], tokens.shape[1] - start, dtype=torch.bool)
+    n, first = int(kept.sum()), max(int(kept[:batch_size].sum()), 1)  # positions in all, in the first batch
     arrays: dict[str, np.ndarray] = {}
-    filled = 0
-    for batch in iter_activations(model, todo, tokens, batch_size, skip_bos, progress):
+    filled: dict[str, int] = {h: 0 for h in todo}
+    for batch in iter_activations(model, todo, tokens, batch_size, skip_bos, progress, mask):
         for h, act in batch.items():
-            if h not in arrays:
-                arrays[h] = _new_array(paths.get(h), (n, act.shape[-1]))
-            arrays[h][filled: filled + len(act)] = act.numpy()
-        filled += len(next(iter(batch.values())))
+            if h not in arrays:  # a head hook gives n_heads rows per position
+                arrays[h] = _new_array(paths.get(h), (n * (len(act) // first), act.shape[-1]))
+            arrays[h][filled[h]: filled[h] + len(act)] = act.numpy()
+            filled[h] += len(act)
     for h, array in arrays.items():
         out[h] = torch.from_numpy(_finish_array(paths.get(h), array))
     return out
@@ -131,7 +180,8 @@ def harvest_activations(model, hooks: str | Sequence[str], tokens: Int[torch.Ten
 # ---------------------------------------------------------------- disk cache
 
 
-def cache_path(cache_dir: str | Path, model, hook: str, tokens: torch.Tensor, skip_bos: bool) -> Path:
+def cache_path(cache_dir: str | Path, model, hook: str, tokens: torch.Tensor, skip_bos: bool,
+               mask: torch.Tensor | None = None) -> Path:
     """The cache file for one harvest: its name is a hash of everything the activations depend on."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
@@ -139,7 +189,10 @@ def cache_path(cache_dir: str | Path, model, hook: str, tokens: torch.Tensor, sk
         digest.update(tensor.detach().contiguous().numpy().tobytes())
     weights = digest.hexdigest()
     data = hashlib.sha256(np.ascontiguousarray(tokens.numpy().astype(np.int64)).tobytes()).hexdigest()
-    key = hashlib.sha256(json.dumps([weights, hook, data, list(tokens.shape), skip_bos]).encode()).hexdigest()
+    parts = [weights, hook, data, list(tokens.shape), skip_bos]
+    if mask is not None:
+        parts.append(hashlib.sha256(mask.numpy().tobytes()).hexdigest())
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
     return Path(cache_dir) / f"{hook}-{key[:20]}.npy"
 
 

@@ -37,7 +37,15 @@ ARCH_FIELDS = (
 
 
 class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says why and what to do."""
+    """A model could not be loaded; the message says why and what to do.
+
+    Catch it to fall back, or let it explain itself:
+
+        try:
+            model = load_model("stories-gelu-9l")
+        except ModelLoadError as error:
+            print(error)   # "unknown model ...: it is neither a bundled model (stories-attn-1l, ...) nor ..."
+    """
 
 
 def data_dir() -> Path:
@@ -46,7 +54,13 @@ def data_dir() -> Path:
 
 
 def bundled_models(models_dir: Path | None = None) -> list[str]:
-    """Names of the bundled models: folders of ``data/models`` that hold a config file."""
+    """Names of the bundled models: folders of ``data/models`` (or ``models_dir``) that hold a config file.
+
+    For example:
+
+        bundled_models()   # ['stories-attn-1l', ..., 'stories-gelu-4l']
+        model = load_model(bundled_models()[0])
+    """
     root = Path(models_dir) if models_dir is not None else data_dir() / "models"
     if not root.is_dir():
         return []
@@ -56,8 +70,18 @@ def bundled_models(models_dir: Path | None = None) -> list[str]:
 def load_model(name: str, *, models_dir: Path | None = None, device: str = "cpu"):
     """Return a ``HookedTransformer`` (with its tokenizer) for a bundled name or a TransformerLens name.
 
+    Args:
+        name: a bundled model (``bundled_models()`` lists them, e.g. ``"stories-gelu-4l"``), read from
+            ``data/models/<name>/`` offline; or any TransformerLens name (``"tiny-stories-1M"``,
+            ``"gpt2"``), which TransformerLens downloads from the Hugging Face hub.
+        models_dir: where bundled models live (default ``data/models``).
+        device: ``"cpu"``, ``"cuda"``, ...; the model's weights are moved there.
+
     Raises `ModelLoadError` with a clear message for an unknown name, a missing or corrupt weights
     file, weights that do not fit the config, or a hub that cannot be reached.
+
+        model = load_model("stories-gelu-2l")
+        logits = model("Once upon a time")   # [1, pos, d_vocab]
     """
     if not isinstance(name, str) or not name.strip():
         raise ModelLoadError(f"model name must be a non-empty string, got {name!r}")
@@ -181,7 +205,14 @@ def file_sha256(path: Path) -> str:
 def save_model(model, folder: Path, *, card: str = "", extra: dict | None = None) -> Path:
     """Write a HookedTransformer and its tokenizer as a bundled-model folder that `load_model` reads.
 
-    ``extra`` (JSON-able: training facts, metrics) is stored in the config next to the architecture.
+    Args:
+        model: the model to save; its weights go to ``model.safetensors``.
+        folder: the folder to write (made if missing); its name is the model's bundled name.
+        card: the model card, a Markdown text saved as ``README.md``.
+        extra: JSON-able facts (training settings, metrics) stored in the config beside the architecture.
+
+        save_model(model, Path("data/models/my-model"), card="# my-model\nWhat it was trained on.")
+        again = load_model("my-model")   # the same weights, offline
     """
     from safetensors.torch import save_file
 
@@ -238,6 +269,10 @@ def to_nnsight(model):
     Inside a trace, touch modules in forward order (``blocks.0`` before ``blocks.1``), else nnsight
     raises an out-of-order error. Reads and patches equal TransformerLens's cache and hooks
     (``tests/test_models.py`` checks both).
+
+        traced = to_nnsight(model)
+        with traced.trace("Once upon a time"):
+            resid = traced.blocks[0].hook_resid_post.output.save()   # [1, pos, d_model]
     """
     from nnsight import NNsight
 

@@ -33,3 +33,47 @@ def test_every_public_name_has_a_docstring():
                or (inspect.isclass(obj) and obj.__doc__ is None)]
     assert len(names) > 200, "the walk found too few names: has the package layout changed?"
     assert not missing, f"{len(missing)} public names without a docstring: {missing[:10]}"
+
+
+def has_example(doc: str) -> bool:
+    """An indented block of two or more lines after a blank line: the two-line usage example."""
+    blocks = [b.split("\n") for b in doc.split("\n\n")]
+    return any(len(b) >= 2 and all(line.startswith("    ") for line in b) for b in blocks)
+
+
+def public_face():
+    """The names ``import mi_widgets as mw`` gives, and the public methods of its classes."""
+    for name in mi_widgets.__all__:
+        obj = getattr(mi_widgets, name)
+        yield name, obj
+        if inspect.isclass(obj):
+            for attr, value in vars(obj).items():
+                if not attr.startswith("_") and inspect.isfunction(value) or isinstance(value, classmethod):
+                    yield f"{name}.{attr}", getattr(obj, attr)
+
+
+def test_the_public_face_has_usage_examples():
+    """Every name of ``mw.*`` (and its classes' methods) shows how it is called, as the API page shows it."""
+    names = [name for name, _ in public_face()]
+    assert len(names) > 20
+    missing = [name for name, obj in public_face() if not has_example(inspect.getdoc(obj) or "")]
+    assert not missing, f"no indented usage example in the docstrings of: {missing}"
+
+
+def test_the_configuration_fields_are_documented():
+    """DictConfig's and TrainSettings' fields each carry a docstring (autodoc shows them on the API page)."""
+    from dataclasses import fields
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    for cls in (mi_widgets.DictConfig, mi_widgets.TrainSettings):
+        documented = {attr for (owner, attr) in ModuleAnalyzer.for_module(cls.__module__).find_attr_docs()
+                      if owner == cls.__name__}
+        missing = [f.name for f in fields(cls) if f.name not in documented]
+        assert not missing, f"{cls.__name__} fields without a docstring: {missing}"
+
+
+def test_the_example_detector_needs_an_indented_block():
+    assert has_example("Do a thing.\n\n    x = f(1)\n    x.shape   # [3]")
+    assert not has_example("Do a thing.\n\nArgs:\n    x: a number.")
+    assert not has_example("Do a thing.\n\n    only_one_line()")

@@ -1,7 +1,7 @@
 """Recorded results: the numbers a notebook claims, kept where tests can check them.
 
-`record(name, value)` shows the value in the notebook and attaches it to the cell's output metadata
-under the key ``mi_widgets.record``. Papermill keeps that metadata in the executed notebook, so the
+`record(name, value)` shows the value in the notebook (one folded table per cell) and attaches it to
+the cell's output metadata under the key ``mi_widgets.record``. Papermill keeps that metadata in the executed notebook, so the
 tests read every claim back from the output file (see ``tests/expectations.py``) and the book shows
 the same numbers the tests checked. Introduced in ``notebooks/00_start/00_start.ipynb``.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import uuid
 from numbers import Number
 from typing import Any
 
@@ -48,7 +49,11 @@ def record(name: str, value: Any) -> Any:
     """Record a key result of this notebook under ``name`` and return ``value`` unchanged.
 
     The value must be JSON-like (numbers, strings, bools, lists, dicts; numpy and torch values are
-    converted). Recording the same name twice keeps the last value.
+    converted); a NaN or infinite number is refused. Recording the same name twice keeps the last value.
+    In a notebook, the records of one cell show as one folded table under it.
+
+        loss = record("validation_loss", losses.mean().item())
+        record("induction_heads", ["1.2", "1.3"])
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"record name must be a Python identifier such as 'induction_score', got {name!r}")
@@ -58,24 +63,49 @@ def record(name: str, value: Any) -> Any:
     return value
 
 
+_CELL: dict[str, Any] = {"key": None, "display_id": None, "entries": [], "shown": False}  # the records of the running cell
+
+
 def _display(name: str, plain: Any) -> None:
+    """Show the running cell's records as one folded table, updated in place as each one arrives.
+
+    Each cell gets one output with a display id; a later record in the same cell updates it, so a page
+    shows one compact block per cell rather than a line per number. The output's metadata carries every
+    record of the cell, which is what `read_records` reads back.
+    """
     try:
         from IPython import get_ipython
-        from IPython.display import display
+        from IPython.display import display, update_display
     except ImportError:  # plain Python: the in-memory record is enough
         return
-    if get_ipython() is None:
+    shell = get_ipython()
+    if shell is None:
         return
-    shown = html.escape(_format(plain))
+    key = (id(shell), shell.execution_count)
+    if _CELL["key"] != key:
+        _CELL.update(key=key, display_id=f"mi-records-{uuid.uuid4().hex}", entries=[], shown=False)
+    entries = [e for e in _CELL["entries"] if e["name"] != name] + [{"name": name, "value": plain}]
+    _CELL["entries"] = entries
+    rows = "".join(f"<tr><td><code>{html.escape(e['name'])}</code></td><td><b>{html.escape(_format(e['value']))}</b></td></tr>"
+                   for e in entries)
+    label = "1 recorded result" if len(entries) == 1 else f"{len(entries)} recorded results"
     bundle = {
-        "text/plain": f"recorded {name} = {_format(plain)}",
-        "text/html": f'<div class="mi-record"><code>{html.escape(name)}</code> = <b>{shown}</b></div>',
+        "text/plain": "recorded: " + ", ".join(f"{e['name']} = {_format(e['value'])}" for e in entries),
+        "text/html": f'<details class="mi-records"><summary>{label}</summary><table>{rows}</table></details>',
     }
-    display(bundle, raw=True, metadata={METADATA_KEY: {"name": name, "value": plain}})
+    show = update_display if _CELL["shown"] else display
+    _CELL["shown"] = True
+    show(bundle, raw=True, metadata={METADATA_KEY: entries}, display_id=_CELL["display_id"])
 
 
 def findings(*sentences: str) -> None:
-    """Show a notebook's findings, written from its records, as a bulleted list."""
+    """Show a notebook's findings, written from its records, as a bulleted list.
+
+    For example:
+
+        r = records()
+        findings(f"The loss is {r['validation_loss']:.2f} nats per token.")
+    """
     try:
         from IPython.display import Markdown, display
     except ImportError:
@@ -85,7 +115,13 @@ def findings(*sentences: str) -> None:
 
 
 def records() -> dict[str, Any]:
-    """All values recorded in this process so far (a copy)."""
+    """All values recorded in this process so far (a copy), by name.
+
+    For example:
+
+        record("score", 0.9)
+        records()["score"]   # 0.9
+    """
     return dict(_RECORDS)
 
 
@@ -96,7 +132,7 @@ def read_records(notebook_path: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for cell in nb.get("cells", []):
         for output in cell.get("outputs", []):
-            entry = output.get("metadata", {}).get(METADATA_KEY)
-            if entry is not None:
+            entries = output.get("metadata", {}).get(METADATA_KEY)
+            for entry in entries or []:
                 found[entry["name"]] = entry["value"]
     return found

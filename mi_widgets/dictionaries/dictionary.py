@@ -35,10 +35,18 @@ FORMAT = "mi_widgets.dictionary/1"
 
 @dataclass
 class DictConfig:
-    """What a dictionary is; saved as ``config.json`` beside its weights."""
+    """What a dictionary is; saved as ``config.json`` beside its weights.
+
+    For example:
+
+        cfg = DictConfig(d_in=128, width=512, k=16, hook_in="blocks.2.hook_resid_post")
+        sae = Dictionary(cfg)   # an SAE: reconstructs its input, 16 latents active per token
+    """
 
     d_in: int
+    """Width of the input activations (``d_model`` for the residual stream)."""
     width: int
+    """Number of latents (the dictionary's size)."""
     k: int = 16
     """Active latents per token (TopK); ignored by the ReLU+L1 kind."""
     kind: str = "topk"
@@ -48,8 +56,11 @@ class DictConfig:
     skip: bool = False
     """Transcoders only: a dense linear path input -> output that does not count towards L0."""
     hook_in: str = ""
+    """The hook point the inputs are read from, e.g. ``"blocks.2.hook_resid_post"``."""
     hook_out: str = ""
+    """Transcoders only: the hook point the targets are read from, e.g. ``"blocks.1.hook_mlp_out"``."""
     model: str = ""
+    """The model the dictionary was trained on (a bundled name)."""
 
     def __post_init__(self):
         if self.kind not in ("topk", "relu"):
@@ -118,6 +129,9 @@ class Dictionary(nn.Module):
     Parameters: ``W_enc`` [width, d_in], ``b_enc`` [width], ``W_dec`` [width, target] (unit rows),
     ``b_dec`` [target], optional ``W_skip`` [d_in, target]. ``scale_in`` and ``scale_out`` are
     buffers set from the data so that inputs and targets have mean squared norm ``d`` inside.
+
+        sae = Dictionary(DictConfig(d_in=128, width=512, k=16), seed=0)   # random, unit decoder rows
+        x_hat = sae(torch.randn(10, 128))                                   # [10, 128]
     """
 
     def __init__(self, cfg: DictConfig, seed: int = 0, tie_init: bool = True):
@@ -159,7 +173,14 @@ class Dictionary(nn.Module):
         return x if self.cfg.is_transcoder else x - self.b_dec  # an SAE encodes the offset from b_dec
 
     def encode_sparse(self, x: Float[Tensor, "n d_in"], aux_mask: Tensor | None = None, k_aux: int = 0):
-        """TopK only: (values [n, k], indices [n, k]) of the active latents, plus the aux pair."""
+        """TopK only: ``(values [n, k], indices [n, k])`` of the active latents, plus the aux pair.
+
+        The aux pair holds the ``k_aux`` largest pre-activations among the latents in ``aux_mask`` (the
+        dead ones, during training), or two empty tensors. Cheaper than `encode` for a wide dictionary.
+
+            vals, idx, _, _ = sae.encode_sparse(acts)      # [n, k] each
+            x_hat = sae.decode_sparse(vals, idx)           # equals sae(acts)
+        """
         self._check(x, self.cfg.d_in, "input")
         vals, idx, aux_v, aux_i = _TopKEncode.apply(self._centre(x), self.W_enc, self.b_enc, self.cfg.k,
                                                      aux_mask, k_aux, self.chunk)
@@ -167,14 +188,26 @@ class Dictionary(nn.Module):
 
     def decode_sparse(self, vals: Float[Tensor, "n k"], idx: Int[Tensor, "n k"],
                       x: Tensor | None = None) -> Float[Tensor, "n target"]:
-        """Reconstruction from active latents (and the skip path from input ``x``), in data units."""
+        """Reconstruction ``[n, target]`` from active latents (and the skip path from input ``x``), in data units.
+
+        For example:
+
+            vals, idx, _, _ = sae.encode_sparse(acts)
+            x_hat = sae.decode_sparse(vals, idx)   # a transcoder with a skip path: decode_sparse(vals, idx, acts)
+        """
         out = F.embedding_bag(idx, self.W_dec, per_sample_weights=vals, mode="sum") + self.b_dec
         if self.W_skip is not None:
             out = out + (x * self.scale_in) @ self.W_skip
         return out / self.scale_out
 
     def encode(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... width"]:
-        """Dense latent activations (zeros where inactive)."""
+        """Dense latent activations (zeros where inactive): ``[..., d_in]`` -> ``[..., width]``.
+
+        For example:
+
+            codes = sae.encode(acts)          # [n, width], at most k nonzero per row (TopK)
+            active = (codes > 0).sum(-1)      # L0 per row
+        """
         self._check(x, self.cfg.d_in, "input")
         flat = x.reshape(-1, self.cfg.d_in)
         if self.cfg.kind == "relu":
@@ -185,8 +218,14 @@ class Dictionary(nn.Module):
         return f.reshape(*x.shape[:-1], self.cfg.width)
 
     def decode(self, f: Float[Tensor, "... width"], x: Tensor | None = None) -> Float[Tensor, "... target"]:
-        """Reconstruction from dense codes ``f``, in data units; a transcoder with a skip path also needs
-        its input ``x``. ``sae.decode(sae.encode(x))`` is ``sae(x)``."""
+        """Reconstruction from dense codes ``f`` ``[..., width]``, in data units: ``[..., target]``.
+
+        A transcoder with a skip path also needs its input ``x``, since the skip path reads it. Editing
+        codes before decoding is how a latent is ablated or steered.
+
+            codes = sae.encode(x)
+            x_hat = sae.decode(codes)         # equals sae(x); codes[:, 7] = 0 first to ablate latent 7
+        """
         out = f @ self.W_dec + self.b_dec
         if self.W_skip is not None:
             if x is None:
@@ -195,7 +234,13 @@ class Dictionary(nn.Module):
         return out / self.scale_out
 
     def forward(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... target"]:
-        """Reconstruction of the target from ``x`` (the input itself for an SAE)."""
+        """Reconstruction of the target from ``x`` (the input itself for an SAE): ``[..., d_in]`` -> ``[..., target]``.
+
+        For example:
+
+            x_hat = sae(acts)
+            fvu = ((acts - x_hat) ** 2).sum() / ((acts - acts.mean(0)) ** 2).sum()
+        """
         self._check(x, self.cfg.d_in, "input")
         flat = x.reshape(-1, self.cfg.d_in)
         if self.cfg.kind == "topk":
@@ -207,12 +252,24 @@ class Dictionary(nn.Module):
 
     @torch.no_grad()
     def normalise_decoder(self) -> None:
-        """Scale every decoder row to unit norm (TopK training keeps them so)."""
+        """Scale every decoder row to unit norm (TopK training keeps them so).
+
+        Call it after editing ``W_dec`` by hand, under ``torch.no_grad()``:
+
+            with torch.no_grad():
+                sae.W_dec[7] += 0.1 * direction; sae.normalise_decoder()
+        """
         self.W_dec /= self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-8)
 
     @torch.no_grad()
     def fit_scales(self, x: Tensor, y: Tensor | None = None) -> None:
-        """Set input/target scales so their mean squared norm equals their dimension."""
+        """Set input/target scales so their mean squared norm equals their dimension.
+
+        `train_dictionary` calls it on a sample of the training rows; the scales are saved with the weights.
+
+            sae.fit_scales(acts)                     # an SAE
+            transcoder.fit_scales(mlp_in, mlp_out)   # inputs and targets scaled apart
+        """
         self.scale_in.fill_(math.sqrt(x.shape[-1] / x.pow(2).sum(-1).mean().item()))
         target = x if y is None else y
         self.scale_out.fill_(math.sqrt(target.shape[-1] / target.pow(2).sum(-1).mean().item()))
@@ -220,7 +277,13 @@ class Dictionary(nn.Module):
     # ------------------------------------------------------------ files
 
     def save(self, folder: str | Path, extra: dict | None = None) -> Path:
-        """Write ``dictionary.safetensors`` and ``config.json`` (with ``extra``, e.g. metrics)."""
+        """Write ``dictionary.safetensors`` and ``config.json`` (with ``extra``, e.g. metrics) to ``folder``.
+
+        For example:
+
+            sae.save("my-sae", extra={"metrics": {"fvu": 0.1}})
+            again = Dictionary.load("my-sae")
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
@@ -231,7 +294,13 @@ class Dictionary(nn.Module):
 
     @classmethod
     def load(cls, folder: str | Path) -> "Dictionary":
-        """Load a saved dictionary; a missing or foreign file raises a clear error."""
+        """Load a saved dictionary from ``folder``; a missing or foreign file raises a clear error.
+
+        For example:
+
+            sae = Dictionary.load("data/dictionaries/stories-gelu-4l/resid2")
+            sae.cfg.hook_in   # 'blocks.2.hook_resid_post'
+        """
         folder = Path(folder)
         cfg_path, weights = folder / "config.json", folder / "dictionary.safetensors"
         if not cfg_path.exists() or not weights.exists():

@@ -23,23 +23,38 @@ from mi_widgets.progress import progress_bar
 
 @dataclass
 class TrainSettings:
-    """How a dictionary is trained."""
+    """How a dictionary is trained (every field has a default that trains the shipped dictionaries).
+
+    For example:
+
+        settings = TrainSettings(tokens=500_000, lr=1e-3, seed=1)
+        result = train_dictionary(sae, acts, settings)
+    """
 
     tokens: int = 2_000_000
+    """Rows of training data to see in all (``tokens // batch_size`` steps); the data is cycled through
+    when it has fewer rows."""
     batch_size: int = 4096
+    """Rows per optimiser step."""
     lr: float = 2e-3
+    """Adam's learning rate."""
     l1_coeff: float = 5.0
     """ReLU kind only: weight of the L1 penalty (on latents scaled by decoder norms, which are 1)."""
     aux_k: int = 256
     """Latents used by the auxiliary loss that revives dead latents (TopK only; 0 turns it off)."""
     aux_coeff: float = 1 / 32
+    """Weight of the auxiliary loss beside the reconstruction loss."""
     dead_after: int = 1_000_000
     """A latent that has not fired for this many tokens counts as dead for the auxiliary loss."""
     resample_at: tuple[float, ...] = ()
     """Fractions of the run (e.g. (0.25, 0.5)) at which dead latents restart on the worst-explained rows."""
     shuffle: bool = True
+    """Shuffle the rows on every pass; False keeps their order (correlated batches, for comparison)."""
     seed: int = 0
+    """Seeds the sample that sets the data scales, the batch order and any resampling (the weights'
+    initialisation is seeded by ``Dictionary(cfg, seed=...)``)."""
     progress: bool = True
+    """Show a progress bar."""
 
 
 @dataclass
@@ -97,6 +112,9 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
 
     Batches cycle through the data (shuffled each pass unless ``settings.shuffle`` is False) until
     ``settings.tokens`` rows have been seen. Losses are computed on scaled data (mean squared norm d).
+
+        sae = Dictionary(DictConfig(d_in=acts.shape[1], width=512, k=16))
+        result = train_dictionary(sae, acts, TrainSettings(tokens=200_000))   # result.mse: per-step losses
     """
     cfg = sae.cfg
     sae._check(x, cfg.d_in, "training input")

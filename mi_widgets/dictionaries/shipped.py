@@ -55,13 +55,27 @@ def dictionaries_dir(model: str = MODEL) -> Path:
 
 
 def bundled_dictionaries(model: str = MODEL) -> list[str]:
-    """Names of the dictionaries shipped for ``model``."""
+    """Names of the dictionaries shipped for ``model`` (a bundled model's name).
+
+    For example:
+
+        bundled_dictionaries()   # ['final', 'mlp1-tc', 'resid0', ...] for stories-gelu-4l
+        sae = load_dictionary(bundled_dictionaries()[0])
+    """
     root = dictionaries_dir(model)
     return sorted(p.name for p in root.iterdir() if (p / "config.json").exists()) if root.exists() else []
 
 
 def load_dictionary(name: str, model: str = MODEL) -> Dictionary:
-    """A shipped dictionary by name (e.g. ``"resid2"``, ``"final"``, ``"mlp1-tc"``)."""
+    """A shipped dictionary by name (e.g. ``"resid2"``, ``"final"``, ``"mlp1-tc"``), for the bundled ``model``.
+
+    Its ``cfg`` names the hook points it reads (``hook_in``) and, for a transcoder, writes
+    (``hook_out``); ``meta["metrics"]`` holds the numbers on its card (FVU, L0, dead latents, loss).
+    An unknown name raises ``KeyError`` listing the shipped ones.
+
+        sae = load_dictionary("resid2")   # a TopK SAE on blocks.2.hook_resid_post
+        codes = sae.encode(acts)          # acts [n, d_model] -> codes [n, width]
+    """
     names = bundled_dictionaries(model)
     if name in names:
         return Dictionary.load(dictionaries_dir(model) / name)
