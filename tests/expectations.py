@@ -62,6 +62,14 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("patch_logit_diff_corrupt", -3.0),
         at_least("patch_best_restored", 0.8),
         is_true("patch_best_is_the_changed_token"),
+        # Direct logit attribution of Lily - Tom on the same clean prompt: the parts add up to the model's own
+        # logit difference within 1e-6 (1e-3 allowed; an attribution that skipped the final LayerNorm's centring,
+        # scale or weight is off by whole logits). The largest part is L1H0, one of the three best induction
+        # heads, and those three write 97% of the difference (SEED 0, 1, 2 and smoke). Broken if the name were
+        # written mostly by MLPs or by heads that do not copy repeated tokens.
+        at_most("dla_check_sum", 1e-3),
+        is_true("dla_top_is_induction_head"),
+        at_least("dla_induction_share", 0.5),
     ],
     "01_models/01_models.ipynb": [
         # Ranges from three resamples of the evaluation stories (SEED 0, 1, 2); the models are fixed files.

@@ -189,6 +189,25 @@ def hide_injected_parameters(nb: dict) -> dict:
     return nb
 
 
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def freeze_widget_inputs(nb: dict) -> dict:
+    """Draw a saved widget's inputs disabled on the static page, with a note saying why.
+
+    The site has no kernel behind it: a text box or slider drawn from the saved state would look live
+    and do nothing. Disabled, with the placeholder "needs JupyterLab", it says what it is.
+    """
+    state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for model in state.values():
+        if "disabled" in model.get("state", {}):
+            model["state"]["disabled"] = True
+            model["state"]["description_tooltip"] = "needs JupyterLab: no kernel runs behind this page"
+            if "placeholder" in model["state"] or model.get("model_name", "").endswith("TextModel"):
+                model["state"]["placeholder"] = "needs JupyterLab"
+    return nb
+
+
 def with_learner_link(nb: dict, learner: str) -> dict:
     """Add, under a chapter's title, a link to download its learner notebook (exercises as stubs, no solutions)."""
     link = {"cell_type": "markdown", "id": "learner-link", "metadata": {},
@@ -246,8 +265,8 @@ def build_site(mode: str) -> Path:
             raise FileNotFoundError(f"{executed} is missing: execute the notebooks first")
         target = stage / src.relative_to(NOTEBOOKS)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(with_learner_link(hide_injected_parameters(final_bar_states(
-            json.loads(executed.read_text()))), learner_path(src).name)))
+        page = freeze_widget_inputs(hide_injected_parameters(final_bar_states(json.loads(executed.read_text()))))
+        target.write_text(json.dumps(with_learner_link(page, learner_path(src).name)))
         shutil.copy(learner_path(src), target.parent / learner_path(src).name)
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jupyter_book), "build", str(stage), "--path-output", str(NOTEBOOKS), "--all", "--quiet"]

@@ -78,6 +78,8 @@ def build_pair(source: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNo
     solution, learner, label = [], [], None
     for i, cell in enumerate(nb.cells):
         meta = {k: v for k, v in cell.metadata.items() if k == "tags"}
+        if "hide-input" in meta.get("tags", []):  # the site folds it behind a toggle; JupyterLab collapses it
+            meta["jupyter"] = {"source_hidden": True}
         if cell.cell_type == "markdown":
             found = [_LABEL.search(m["options"]) for m in _EXERCISE.finditer(cell.source)]
             if any(f is None for f in found):

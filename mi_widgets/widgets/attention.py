@@ -32,6 +32,14 @@ def script_json(value) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+VIEW_CSS = (
+    # circuitsvis titles its parts with h2-h4 elements, which a page's theme draws as section headings (and
+    # the head labels, at heading size, then overlap their thumbnails): draw them as small labels instead.
+    ".mi-attention h2, .mi-attention h3 { font-size: 0.9rem; font-weight: 600; margin: 0.3em 0 0.5em; }"
+    " .mi-attention h4 { font-size: 0.65rem; line-height: 1.2; font-weight: 600; }"
+)
+
+
 class AttentionView:
     """Static HTML for a circuitsvis attention view; ``_repr_html_`` displays it in Jupyter and the book."""
 
@@ -40,7 +48,8 @@ class AttentionView:
         self.element_id = element_id or f"mi-attn-{uuid4().hex[:12]}"
 
     def _repr_html_(self) -> str:
-        return (f'<div id="{self.element_id}" class="mi-attention" style="margin: 12px 0; min-height: 300px;"></div>\n'
+        return (f"<style>{VIEW_CSS}</style>\n"
+                f'<div id="{self.element_id}" class="mi-attention" style="margin: 12px 0; min-height: 300px;"></div>\n'
                 f'<script type="module">\n{circuitsvis_bundle()}\n'
                 f'CircuitsVis.render("{self.element_id}", CircuitsVis.{self.component}, {script_json(self.props)});\n'
                 "</script>")

@@ -1,12 +1,25 @@
 # %% [markdown]
 # # Start here: load a model and look inside it
 #
+# > **You will learn to** load a bundled model and read any activation by its hook name; picture the
+# > residual stream; draw attention patterns and find previous-token and induction heads; split a
+# > prediction into what each component wrote (direct logit attribution); patch one activation and read
+# > the effect; do the same reads and writes through nnsight.
+# >
+# > **You need:** Python and PyTorch (tensors, indexing, a forward pass); nothing about transformers
+# > beyond "attention and MLP layers": this chapter explains the rest.
+# >
+# > **Time:** about 60 min to study and do the exercises; the full run takes about 0.3 min on a laptop
+# > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
+#
 # **Question.** What does a small language model compute on its way from tokens to a prediction, and what
 # are the basic tools for looking? This notebook is the tour every later one assumes: load one of the
-# bundled model organisms, let it write, run it with a cache of every activation, draw its attention
-# patterns, and read and change the same activations through nnsight.
+# bundled [model organisms](../glossary.md#g-model-organism), see how its [residual stream](../glossary.md#g-residual-stream) is built, let it write, run it with a cache of every
+# activation, draw its [attention patterns](../glossary.md#g-attention-pattern), split one prediction into what each component wrote (direct
+# logit attribution), patch one activation and read the effect, and do the same reads and writes through
+# nnsight.
 #
-# The {ref}`model organisms <g-model-organism>` are small transformers trained on generated
+# The model organisms are small transformers trained on generated
 # TinyStories-style text ([the model organisms](../01_models/01_models.ipynb)); the
 # [glossary](../glossary.md) explains the terms this book uses. Nothing here touches the network; set `MODEL` to a TransformerLens name such as
 # `"tiny-stories-1M"` to run the same cells on a real TinyStories model when you are online.
@@ -24,11 +37,13 @@ import torch
 
 import mi_widgets as mw
 from mi_widgets import exercises
+from mi_widgets.attribution import direct_logit_attribution
 from mi_widgets.heads import induction_report, previous_token_scores
 from mi_widgets.logprobs import token_losses
 from mi_widgets.organisms.stories import generate_stories
 from mi_widgets.patching import patch_activation
 from mi_widgets.widgets import attention_view
+from mi_widgets.widgets.figures import attention_heatmap, attribution_bars, head_heatmap, residual_stream_diagram
 
 torch.manual_seed(SEED)
 N_STORIES = 16 if SMOKE else 200  # held-out stories for the loss
@@ -55,6 +70,21 @@ print(model.to_str_tokens(PROMPT))
 # split into pieces. The first token is always `<|endoftext|>`, which doubles as the beginning-of-sequence
 # marker.
 #
+# ## The residual stream
+#
+# A transformer keeps one vector per token, of size `d_model`: the **residual stream**. The embeddings write
+# it first (what the token is, and where it is). Then each block reads it and *adds* its output back:
+# first the attention heads, which move information between positions, then the MLP, which works on each
+# position alone. At the top, a last LayerNorm and the unembedding turn the stream into logits, one score
+# per vocabulary token. Nothing is overwritten, so anything written early can still be read late: this is
+# why we can ask what one component contributes. The labels are the [hook names](../glossary.md#g-hook-point) under which the cache below
+# stores each of these vectors.
+
+# %% tags=["hide-input"]
+residual_stream_diagram(cfg.n_layers, cfg.attn_only)
+plt.show()
+
+# %% [markdown]
 # ## Let it write
 
 # %%
@@ -107,34 +137,121 @@ for layer in range(cfg.n_layers):
 # %% [markdown]
 # ## Attention patterns
 #
-# Each head's pattern says, for every token (row), how much it reads from each earlier token (column).
-# The view below is circuitsvis with its JavaScript inlined, so it draws offline and on the book's static
-# pages: click a thumbnail to enlarge a head.
-# In JupyterLab, `attention_by_layer(model, PROMPT).widget()` (from `mi_widgets.widgets`) adds a dropdown
-# that switches between layers.
+# Each head computes, for every token (a row, the *query*), how much to read from each earlier token (a
+# column, the *key*); the weights in a row sum to 1, and a token never reads a later one. That grid is the
+# head's **attention pattern**, `blocks.{layer}.attn.hook_pattern` in the cache, of shape
+# `[batch, head, query_pos, key_pos]`.
+#
+# Two kinds of head are easy to find by a score. A **previous-token head** attends from each token to the
+# one just before it: its pattern is the diagonal just below the main one. The previous-token score of a
+# head is its mean attention to the previous token.
 
 # %%
+prev = previous_token_scores(model, tokens)  # [n_layers, n_heads]
+best = prev.flatten().argmax().item()
+best_prev = (best // cfg.n_heads, best % cfg.n_heads)
+mw.record("best_prev_token_score", prev.max().item())
+
+# %% tags=["hide-input"]
 str_tokens = model.to_str_tokens(PROMPT)
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5), gridspec_kw={"width_ratios": [1, 1.5]})
+head_heatmap(prev, "previous-token score of each head", ax=left)
+attention_heatmap(cache[f"blocks.{best_prev[0]}.attn.hook_pattern"][0, best_prev[1]], str_tokens,
+                  f"the pattern of L{best_prev[0]}H{best_prev[1]}, the best previous-token head", ax=right)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The same patterns for every head of the last layer, in circuitsvis (its JavaScript inlined, so it draws
+# offline and on the book's static pages): hover over a token to see what it reads, click a thumbnail to
+# enlarge a head. In JupyterLab, `attention_by_layer(model, PROMPT).widget()` (from `mi_widgets.widgets`)
+# adds a dropdown that switches between layers.
+
+# %%
 layer = cfg.n_layers - 1
 attention_view(str_tokens, cache[f"blocks.{layer}.attn.hook_pattern"][0],
                head_names=[f"L{layer}H{h}" for h in range(cfg.n_heads)])
 
 # %% [markdown]
-# Two kinds of head are easy to find by a score. A **previous-token head** attends from each token to the
-# one just before it. An **induction head** attends, in a repeated sequence, to the token *after* the
-# earlier copy of the current token, and so predicts it: on random tokens shown twice, a model with
-# induction heads has a much lower loss on the second copy.
+# An **[induction head](../glossary.md#g-induction-head)** attends, in a repeated sequence, to the token *after* the earlier copy of the
+# current token, and so predicts it: on random tokens shown twice, a model with induction heads has a much
+# lower loss on the second copy. It needs a previous-token head in an earlier layer to know what came
+# before each token, so a one-layer model cannot have one.
 
 # %%
-prev = previous_token_scores(model, tokens)
-best = prev.flatten().argmax().item()
-best_prev = (best // cfg.n_heads, best % cfg.n_heads)
-mw.record("best_prev_token_score", prev.max().item())
-print("previous-token score per head [layer, head]:\n", prev.round(decimals=2))
 report = induction_report(model, seq_len=50, n_seqs=8 if SMOKE else 32, seed=SEED)
 mw.record("induction_loss_ratio", report.loss_ratio)
 print(f"loss on copy 1: {report.loss_first:.2f}, on copy 2: {report.loss_second:.2f}")
 print("best induction heads (layer.head, score):", report.top_heads(3))
+
+# %% [markdown]
+# ## Which components write the prediction? Direct logit attribution
+#
+# Because the residual stream is a sum, the final stream at the last position splits into what each
+# component wrote: the embeddings, every head, every MLP. Freeze the final LayerNorm's scale at the value
+# this prompt gives, and each term can be read straight through the unembedding: its [direct logit
+# attribution](../glossary.md#g-dla) (DLA), in logits. Here the prompt names a girl, and the question is why the model's next
+# token is her name rather than another: we attribute the logit *difference* `Lily - Tom`, which ignores
+# everything the two logits share. The parts add up to the model's own [logit difference](../glossary.md#g-logit-difference) (the check below),
+# and only the *direct* path counts: a head that matters by feeding a later head gets no credit.
+
+# %%
+clean_prompt = "Once upon a time, there was a girl named Lily. She liked the park. One day,"
+corrupt_prompt = "Once upon a time, there was a girl named Tom. She liked the park. One day,"
+attribution = direct_logit_attribution(model, clean_prompt, answer=" Lily", wrong=" Tom")
+induction_heads = [f"L{name.replace('.', 'H')}" for name, _ in report.top_heads(3)]
+by_name = dict(zip(attribution.names, attribution.values))
+mw.record("dla_check_sum", attribution.check_sum)
+mw.record("dla_top_component", attribution.top(1)[0][0])
+mw.record("dla_top_is_induction_head", attribution.top(1)[0][0] in induction_heads)
+mw.record("dla_induction_share", sum(by_name.get(h, 0.0) for h in induction_heads) / attribution.logit)
+print("largest direct contributions:", [(n, round(v, 2)) for n, v in attribution.top(4)])
+print(f"they sum, with the biases ({attribution.constant:+.2f}), to {sum(attribution.values) + attribution.constant:.3f}; "
+      f"the model's logit difference is {attribution.logit:.3f}")
+
+# %% tags=["hide-input"]
+attribution_bars(attribution.names, attribution.values, "Direct logit attribution of Lily - Tom, by component")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Patch one activation and read the effect
+#
+# A knockout says a component matters; *[activation patching](../glossary.md#g-activation-patching)* asks what it carries. Run a **corrupt** prompt,
+# put in one activation from a **clean** prompt (one hook point, one position), and see how far the output
+# moves back towards the clean answer. Here the two prompts differ in one name, which the story then repeats,
+# so the right next name differs (the prompts of the section above); `mi_widgets.patching.patch_activation` patches the residual stream after block 0 at one position
+# at a time, and the score is the share of the clean-minus-corrupt logit difference that the patch restores
+# (1: as if the whole prompt were clean, 0: no effect). Only the positions where the prompts differ, and the
+# ones after them that can read them, can matter.
+
+# %%
+clean, corrupt = model.to_tokens(clean_prompt), model.to_tokens(corrupt_prompt)
+if clean.shape != corrupt.shape:
+    raise ValueError("the clean and corrupt prompts must have the same number of tokens")
+lily, tom = model.to_single_token(" Lily"), model.to_single_token(" Tom")
+diff = lambda lg: (lg[0, -1, lily] - lg[0, -1, tom]).item()  # noqa: E731
+clean_diff, corrupt_diff = diff(model(clean)), diff(model(corrupt))
+hook_name = "blocks.0.hook_resid_post"
+restored = [(diff(patch_activation(model, clean, corrupt, hook_name, p)) - corrupt_diff) / (clean_diff - corrupt_diff)
+            for p in range(clean.shape[1])]
+best_pos = max(range(len(restored)), key=lambda p: abs(restored[p]))
+mw.record("patch_logit_diff_clean", clean_diff)
+mw.record("patch_logit_diff_corrupt", corrupt_diff)
+mw.record("patch_best_restored", restored[best_pos])
+mw.record("patch_best_is_the_changed_token", bool(clean[0, best_pos] != corrupt[0, best_pos]))
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(8, 2.6))
+ax.bar(range(len(restored)), restored)
+ax.set_xticks(range(len(restored)), [repr(t)[1:-1] for t in model.to_str_tokens(clean_prompt)], rotation=60, fontsize=7)
+ax.set(ylabel="share restored", title=f"Patching {hook_name} from the clean run, one position at a time")
+plt.tight_layout()
+plt.show()
+
+# %%
+print(f"logit difference Lily - Tom: clean {clean_diff:+.2f}, corrupt {corrupt_diff:+.2f}; the patch at "
+      f"{model.to_str_tokens(clean_prompt)[best_pos]!r} restores {restored[best_pos]:.0%}")
 
 # %% [markdown]
 # ## The same reads and writes through nnsight
@@ -169,48 +286,22 @@ print(f"read difference {read_diff}, patch difference {patch_diff}; the knockout
       f"moved the last position's logits by up to {change:.2f}")
 
 # %% [markdown]
-# ## Patch one activation and read the effect
-#
-# A knockout says a component matters; *activation patching* asks what it carries. Run a **corrupt** prompt,
-# put in one activation from a **clean** prompt (one hook point, one position), and see how far the output
-# moves back towards the clean answer. Here the two prompts differ in one name, which the story then repeats,
-# so the right next name differs; `mw.patching.patch_activation` patches the residual stream after block 0 at one position
-# at a time, and the score is the share of the clean-minus-corrupt logit difference that the patch restores
-# (1: as if the whole prompt were clean, 0: no effect). Only the positions where the prompts differ, and the
-# ones after them that can read them, can matter.
-
-# %%
-clean_prompt = "Once upon a time, there was a girl named Lily. She liked the park. One day,"
-corrupt_prompt = "Once upon a time, there was a girl named Tom. She liked the park. One day,"
-clean, corrupt = model.to_tokens(clean_prompt), model.to_tokens(corrupt_prompt)
-if clean.shape != corrupt.shape:
-    raise ValueError("the clean and corrupt prompts must have the same number of tokens")
-lily, tom = model.to_single_token(" Lily"), model.to_single_token(" Tom")
-diff = lambda lg: (lg[0, -1, lily] - lg[0, -1, tom]).item()  # noqa: E731
-clean_diff, corrupt_diff = diff(model(clean)), diff(model(corrupt))
-hook_name = "blocks.0.hook_resid_post"
-restored = [(diff(patch_activation(model, clean, corrupt, hook_name, p)) - corrupt_diff) / (clean_diff - corrupt_diff)
-            for p in range(clean.shape[1])]
-best_pos = max(range(len(restored)), key=lambda p: abs(restored[p]))
-mw.record("patch_logit_diff_clean", clean_diff)
-mw.record("patch_logit_diff_corrupt", corrupt_diff)
-mw.record("patch_best_restored", restored[best_pos])
-mw.record("patch_best_is_the_changed_token", bool(clean[0, best_pos] != corrupt[0, best_pos]))
-fig, ax = plt.subplots(figsize=(8, 2.6))
-ax.bar(range(len(restored)), restored)
-ax.set_xticks(range(len(restored)), [repr(t)[1:-1] for t in model.to_str_tokens(clean_prompt)], rotation=60, fontsize=7)
-ax.set(ylabel="share restored", title=f"Patching {hook_name} from the clean run, one position at a time")
-plt.tight_layout()
-plt.show()
-print(f"logit difference Lily - Tom: clean {clean_diff:+.2f}, corrupt {corrupt_diff:+.2f}; the patch at "
-      f"{model.to_str_tokens(clean_prompt)[best_pos]!r} restores {restored[best_pos]:.0%}")
-
-# %% [markdown]
 # ## What we found
 
 # %%
 r = mw.records()
 copies = r["induction_loss_ratio"] < 0.5
+dla_finding = (f"Direct logit attribution: {r['dla_top_component']} writes the largest part of the logit difference "
+               f"Lily - Tom ({by_name[r['dla_top_component']]:+.2f} of {attribution.logit:+.2f}; the parts add up to it "
+               f"within {r['dla_check_sum']:.0e}). ")
+if not copies:
+    dla_finding += "This model has no induction heads to compare it with."
+elif r["dla_induction_share"] >= 0.5:
+    dla_finding += (f"The three best induction heads together write {r['dla_induction_share']:.0%} of it: the heads "
+                    "that copy repeated random tokens also copy the name.")
+else:
+    dla_finding += (f"The three best induction heads together write only {r['dla_induction_share']:.0%} of it: "
+                    "other components carry the name.")
 agree = r["nnsight_read_max_abs_diff"] == 0 and r["nnsight_patch_max_abs_diff"] == 0
 mw.findings(
     f"{MODEL} reaches {r['validation_loss']:.2f} nats per token on held-out stories, "
@@ -223,6 +314,7 @@ mw.findings(
     f"Patching: with the first name changed, the logit difference Lily - Tom of the next token goes from {r['patch_logit_diff_clean']:+.2f} "
     f"(clean) to {r['patch_logit_diff_corrupt']:+.2f} (corrupt); patching the residual stream after block 0 at "
     f"{model.to_str_tokens(clean_prompt)[best_pos]!r} alone restores {r['patch_best_restored']:.0%} of the difference.",
+    dla_finding,
     "nnsight and TransformerLens " + ("agree exactly" if agree else "DISAGREE")
     + f" (largest read difference {r['nnsight_read_max_abs_diff']}, "
     f"largest patch difference {r['nnsight_patch_max_abs_diff']}).",
@@ -282,7 +374,7 @@ exercises.check_residual_sum(residual_sum, strict=STRICT)
 # and one position put in the activation of a *clean* prompt, and see how the output moves. Write
 # `patch_position`: cache the clean run at `hook_name`, then run the corrupt tokens with a hook that
 # overwrites position `pos` with the clean value, and return the logits. The nnsight cell above does
-# the same kind of write; chapter 23's circuit work is built from it.
+# the same kind of write; the circuit chapters planned in the [catalog](../catalog.md) build on it.
 # ```
 #
 # <details><summary>Hint</summary>

@@ -1,6 +1,14 @@
 # %% [markdown]
 # # The model organisms: generated stories with planted capabilities
 #
+# > **You will learn to** say what each model organism was trained on and which planted capability each
+# > one has, read a model card, and score heads and losses yourself.
+# >
+# > **You need:** [Start here](../00_start/00_start.ipynb).
+# >
+# > **Time:** about 60 min to study and do the exercises; the full run takes about 1.0 min on a laptop
+# > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
+#
 # **Question.** The TinyStories models are a favourite subject of MI work because they are small and
 # their data is simple. We cannot download them here, and even if we could, nobody knows for certain
 # which capabilities their data asks for. So the workbook makes its own: a generator of TinyStories-style
@@ -104,7 +112,7 @@ print("indirect-object role orders:", dict(Counter(l.meta["order"] for l in ioi_
 # %%
 suite_table(SUITE)
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for name in SUITE:
     log = read_train_log(name)
@@ -118,7 +126,7 @@ axes[0].legend()
 plt.tight_layout()
 
 # %% [markdown]
-# The right panel tracks copying. A model that forms induction heads shows a sudden drop: the loss on
+# The right panel tracks copying. A model that forms [induction heads](../glossary.md#g-induction-head) shows a sudden drop: the loss on
 # the second showing of a random token sequence falls far below the loss on the first (a ratio near 0).
 # The one-layer model cannot do it at all: copying needs a head that knows the *previous* token of each
 # position, which takes a second layer. How far each model got is stated in the findings below.
@@ -183,6 +191,8 @@ mostly_right = int((accuracy[MODEL] >= 0.5).sum())
 mw.record(f"capabilities_mostly_right_{short[MODEL]}", mostly_right)
 gain = accuracy[SUITE[-1]] - accuracy[SUITE[0]]
 mw.record("capabilities_improving_with_size", int((gain > 0.05).sum()))
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 4.5))
 im = ax.imshow(accuracy.values, vmin=0, vmax=1, cmap="viridis")
 ax.set_xticks(range(len(SUITE)), [short[n] for n in SUITE])
@@ -449,7 +459,7 @@ exercises.check_copy_loss_ratio(copy_loss_ratio, strict=STRICT)
 # %% [markdown]
 # ## References
 # - Eldan and Li (2023), *TinyStories: How Small Can Language Models Be and Still Speak Coherent English?*
-# - The TinyStories capability proposal in the seed list (the TinyStories capability-mapping proposal): find confident correct predictions,
+# - The TinyStories capability proposal in the [seed list](../glossary.md#g-seed-lists) (the TinyStories capability-mapping proposal): find confident correct predictions,
 #   name the capability, turn it into tasks.
 # - Olsson et al. (2022), *In-context Learning and Induction Heads*.
 # - Wang et al. (2022), *Interpretability in the Wild: a Circuit for Indirect Object Identification in GPT-2 small*.

@@ -1,8 +1,17 @@
 # %% [markdown]
 # # Sparse dictionaries: SAEs and transcoders on a model organism
 #
+# > **You will learn to** train a TopK SAE and a transcoder, and judge them by FVU, sparsity, dead
+# > latents and the spliced-in loss, knowing which baseline flatters.
+# >
+# > **You need:** [Start here](../00_start/00_start.ipynb), [The model
+# > organisms](../01_models/01_models.ipynb).
+# >
+# > **Time:** about 75 min to study and do the exercises; the full run takes about 9.2 min on a laptop
+# > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
+#
 # **Question.** A model's activations mix many more features than they have dimensions. A sparse
-# dictionary (a sparse autoencoder, SAE) rewrites each activation as a few active latents out of
+# [dictionary](../glossary.md#g-dictionary) (a sparse autoencoder, SAE) rewrites each activation as a few active latents out of
 # thousands, each latent a direction, in the hope that the latents are the features the model uses.
 # How well does that work on our 4-layer model: how much of the activation does a dictionary keep,
 # at what sparsity, and how much of the model's behaviour survives when the dictionary's
@@ -11,7 +20,7 @@
 #
 # This notebook trains both kinds with `mi_widgets` (the same code trained the dictionaries shipped in
 # `data/dictionaries/`), measures them, and reads a few latents. The later notebooks (geometry,
-# feature splitting, the pre-unembed logit lens) build on the shipped dictionaries.
+# feature splitting, the pre-unembed [logit lens](../glossary.md#g-logit-lens)) build on the shipped dictionaries.
 
 # %% tags=["parameters"]
 SMOKE = False  # True: a few seconds of work (the test suite runs every notebook this way)
@@ -46,7 +55,7 @@ SEEDS = [SEED] if SMOKE else [SEED, SEED + 1, SEED + 2]  # training seeds behind
 # %% [markdown]
 # ## Harvest activations
 #
-# `mw.harvest_activations` runs the model over token rows in batches and keeps only the hook points
+# `mw.harvest_activations` runs the model over token rows in batches and keeps only the [hook points](../glossary.md#g-hook-point)
 # asked for; the forward pass stops after the last block those need. Position 0 (the BOS token) is
 # dropped: its activations are outliers that a dictionary should not spend latents on. We take
 # training stories from the generator (fresh ones, not the model's own training text) and hold out
@@ -71,7 +80,7 @@ for hook in hooks:
 # %% [markdown]
 # ## Train a TopK SAE
 #
-# A TopK SAE keeps, for each token, the `K` largest of `WIDTH` encoder outputs and sets the rest to
+# A [TopK SAE](../glossary.md#g-topk) keeps, for each token, the `K` largest of `WIDTH` encoder outputs and sets the rest to
 # zero; the decoder adds up those `K` unit-norm directions. Sparsity is fixed by construction, so the
 # only thing to trade is reconstruction. The trainer scales inputs to a fixed mean norm, starts the
 # encoder as the decoder's transpose, and uses an auxiliary loss that lets latents which stopped
@@ -79,7 +88,7 @@ for hook in hooks:
 #
 # **How to score a splice.** Spliced into the model in place of the activation, the SAE raises the
 # next-token loss a little. The usual summary, "loss recovered" against *zeroing* the activation, is weak
-# here: zeroing a residual stream costs more than a uniform guess over the vocabulary, so even an SAE that
+# here: zeroing a [residual stream](../glossary.md#g-residual-stream) costs more than a uniform guess over the vocabulary, so even an SAE that
 # doubled the loss would score above 0.9. We report the increase itself (in nats, and as a share of the
 # clean loss), which is what we hold the SAEs to, and loss recovered against *mean* ablation (every
 # position given the stream's mean activation). Mean ablation is a fair baseline for one MLP's output,
@@ -91,10 +100,13 @@ run = mw.train_dictionary(sae, acts[resid], mw.TrainSettings(tokens=TRAIN_TOKENS
 stats = reconstruction_stats(sae, val_acts[resid])
 splice = splice_stats(model, sae, val_rows)
 
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(pd.Series(run.mse).rolling(10, min_periods=1).mean())
 ax.set(xlabel="step", ylabel="MSE per dimension (scaled data)", yscale="log", title=f"TopK SAE on {resid}")
 plt.show()
+
+# %%
 print(f"{run.tokens:,} tokens in {run.seconds:.1f} s ({run.tokens_per_second:,.0f} tokens/s)")
 pd.DataFrame([{**stats.as_dict(), **splice.as_dict()}]).round(3)
 
@@ -112,7 +124,7 @@ mw.record("sae_loss_mean_ablated", round(splice.loss_mean, 4))
 
 # %% [markdown]
 # **Other seeds.** One training run is one draw. The same SAE trained from two more seeds shows how much
-# of each number is the seed (smoke mode trains one).
+# of each number is the seed ([smoke mode](../glossary.md#g-smoke) trains one).
 
 # %%
 seed_rows = []
@@ -136,7 +148,7 @@ seed_table.round(4)
 # %% [markdown]
 # ## The sparsity-reconstruction frontier
 #
-# Every dictionary trades sparsity (L0, the number of active latents per token) against fidelity (FVU,
+# Every dictionary trades sparsity (L0, the number of active latents per token) against fidelity ([FVU](../glossary.md#g-fvu),
 # the fraction of variance left unexplained). We train TopK SAEs over a range of `k`, and ReLU SAEs
 # whose sparsity comes from an L1 penalty of different strengths, at a fifth of the token budget each,
 # and plot both frontiers. Lower and further left is better.
@@ -156,14 +168,18 @@ for l1 in L1_COEFFS:
     frontier.append(dict(kind="ReLU+L1", setting=f"l1={l1:g}", l0=s.l0, fvu=s.fvu, dead=s.dead_fraction))
 frontier = pd.DataFrame(frontier)
 
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for kind, part in frontier.groupby("kind"):
     ax.plot(part.l0, part.fvu, "o-", label=kind)
     for row in part.itertuples():
         ax.annotate(row.setting, (row.l0, row.fvu), fontsize=8, xytext=(3, 3), textcoords="offset points")
 ax.set(xscale="log", xlabel="L0 (active latents per token)", ylabel="FVU", title=f"Frontier on {resid}")
+ax.margins(x=0.12, y=0.08)  # room for the labels of the end points
 ax.legend()
 plt.show()
+
+# %%
 topk = frontier[frontier.kind == "TopK"]
 mw.record("frontier_fvu_falls_with_k", bool((topk.fvu.diff().dropna() < 0).all()))
 mw.record("frontier_fvu_at_smallest_k", round(float(topk.fvu.iloc[0]), 4))
@@ -275,11 +291,17 @@ import json
 frontier_file = mw.models.data_dir() / "dictionaries" / MODEL / "frontier.json"
 shipped_frontier = json.loads(frontier_file.read_text())
 points = pd.DataFrame(shipped_frontier["points"])
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
 ax[0].plot(points.l0, points.fvu, "o-")
-ax[0].set(xscale="log", xlabel="L0", ylabel="FVU", title="shipped frontier: FVU")
+ax[0].set(ylabel="FVU", title="shipped frontier: FVU")
 ax[1].plot(points.l0, points.loss_recovered, "o-")
-ax[1].set(xscale="log", xlabel="L0", ylabel="fraction of loss recovered", title="shipped frontier: loss")
+ax[1].set(ylabel="fraction of loss recovered", title="shipped frontier: loss")
+for a in ax:  # one labelled tick per dictionary (k doubles), none of the log axis's crowded minor labels
+    a.set(xscale="log", xlabel="L0 (active latents per token)")
+    a.set_xticks(points.l0, [f"{v:.0f}" for v in points.l0])
+    a.minorticks_off()
 fig.suptitle(f"TopK SAEs on {shipped_frontier['site']}, width {shipped_frontier['width']}")
 plt.tight_layout()
 plt.show()
@@ -452,7 +474,7 @@ exercises.check_dead_fraction(dead_fraction, strict=STRICT)
 # 2. Turn the auxiliary loss off (`mw.TrainSettings(aux_k=0)`) and count dead latents after training.
 # 3. Train with `shuffle=False` in `mw.TrainSettings` (batches in story order). Apollo Research's list of project ideas asks whether
 #    shuffling activations matters: compare FVU and dead latents.
-# 4. Find a latent that fires on a planted capability (say, the name after "said" or the closing quote)
+# 4. Find a latent that fires on a [planted capability](../glossary.md#g-capability) (say, the name after "said" or the closing quote)
 #    and check its top contexts against the generator's labels (`mi_widgets.organisms.stories`).
 
 # %% [markdown]

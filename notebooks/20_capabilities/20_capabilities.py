@@ -1,13 +1,21 @@
 # %% [markdown]
 # # What can each model do? Finding, defining and measuring capabilities
 #
+# > **You will learn to** run a capability-discovery loop, turn a capability into a task scored by
+# > probability, rank and logit difference, and red-team it item by item.
+# >
+# > **You need:** [The model organisms](../01_models/01_models.ipynb).
+# >
+# > **Time:** about 75 min to study and do the exercises; the full run takes about 1.3 min on a laptop
+# > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
+#
 # **Question.** A project proposal for the TinyStories models (AI Safety Camp 2024) suggests to map every capability of the TinyStories models before anyone
 # reverse-engineers circuits: collect the tokens a model predicts confidently and correctly, name the
 # simplest common pattern among them, set those aside, look again; then ask what each larger model adds.
 # Each capability found becomes a task (prompt, right answer, an obvious wrong answer) that every model
 # is scored on, red-teamed by changing names, distances and wording.
 #
-# Our model organisms make this loop checkable: their training stories were written by a generator that
+# Our [model organisms](../glossary.md#g-model-organism) make this loop checkable: their training stories were written by a generator that
 # *planted* eleven capabilities and labelled every token each one makes predictable
 # ([the model organisms](../01_models/01_models.ipynb)). So we can ask two questions at once: what can
 # each model do, and does the discovery loop find the capabilities that were put there?
@@ -146,7 +154,7 @@ for pattern in PATTERNS:
 # ## What each larger model adds
 #
 # The seed's second pass: for each model, the tokens it predicts confidently and correctly where the next
-# smaller model does not. Which patterns (and, on labelled text, which planted capabilities) do those new
+# smaller model does not. Which patterns (and, on labelled text, which [planted capabilities](../glossary.md#g-capability)) do those new
 # tokens belong to?
 
 # %%
@@ -259,7 +267,7 @@ accuracy, token_accuracy = pivot("accuracy"), pivot("token_accuracy")
 print(f"{len(originals)} held-out items x {len(suite)} models, {len(variants)} red-team items on {MODEL}")
 accuracy.round(2)
 
-# %%
+# %% tags=["hide-input"]
 panels = [("accuracy", "accuracy (whole answer at rank 1)", dict(vmin=0, vmax=1, cmap="viridis")),
           ("prob", "mean probability of the answer", dict(vmin=0, vmax=1, cmap="viridis")),
           ("median_rank", "median rank of the answer", dict(cmap="magma_r", norm="log")),
@@ -309,7 +317,7 @@ pd.DataFrame({"first model that has it": {c: suite[i] if i >= 0 else "none" for 
 #
 # Every scored item, filtered by capability, model and outcome: the end of the prompt coloured by the
 # model's loss on each token (the answer underlined; open a row for the whole prompt), the answer, the
-# wrong answer, probability, rank and logit difference. The page shows a few items per capability, model
+# wrong answer, probability, rank and [logit difference](../glossary.md#g-logit-difference). The page shows a few items per capability, model
 # and outcome; in JupyterLab, `eval_browser(scores).widget()` gives dropdowns over all of them.
 
 # %%
@@ -381,6 +389,8 @@ mw.record("synthetic_induction_top_rival", rivals["synthetic"].top_rival.mode()[
 tops = rivals["synthetic"].top.value_counts()
 mw.record("synthetic_induction_top_tokens", ", ".join(f"'{t.strip()}' ({n})" for t, n in tops.head(3).items()))
 mw.record("synthetic_induction_p_top", round(float(rivals["synthetic"].p_top.mean()), 4))
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 5))
 im = ax.imshow(red.values.astype(float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
 ax.set_xticks(range(len(VARIANTS)), VARIANTS, rotation=30)
@@ -391,13 +401,15 @@ fig.colorbar(im, label="accuracy")
 ax.set_title(f"Red-team variants ({MODEL})")
 plt.tight_layout()
 plt.show()
+
+# %%
 local.groupby(["task", "needs_earlier"]).change.agg(["size", "mean"]).rename(columns={"mean": "paired change"}).round(2)
 
 # %% [markdown]
 # ## Is performance uniform?
 #
 # For each capability, the item metadata field whose values split `MODEL`'s accuracy most (values with
-# at least 10 items; 3 in smoke mode): the distance to the antecedent, the pronoun's form, the role order
+# at least 10 items; 3 in [smoke mode](../glossary.md#g-smoke)): the distance to the antecedent, the pronoun's form, the role order
 # of an indirect object, the paragraph, the number of answer tokens, the fixed phrase, ...
 #
 # The largest spread over several fields is large by chance alone, so each capability also gets `p`:
@@ -683,5 +695,5 @@ exercises.check_accuracy_spread(accuracy_spread, strict=STRICT)
 # - The TinyStories capability-mapping proposal (AI Safety Camp 2024): find confident correct
 #   predictions, name the pattern, filter it out, repeat; then define each capability as a task and red-team it.
 # - Eldan and Li (2023), *TinyStories: How Small Can Language Models Be and Still Speak Coherent English?*
-# - Olsson et al. (2022), *In-context Learning and Induction Heads*.
+# - Olsson et al. (2022), *In-context Learning and [Induction Heads](../glossary.md#g-induction-head)*.
 # - Wang et al. (2022), *Interpretability in the Wild: a Circuit for Indirect Object Identification in GPT-2 small*.

@@ -1,6 +1,14 @@
 # %% [markdown]
 # # Feature geometry: PCA of SAE codes, ordered words, categories and blocks of latents
 #
+# > **You will learn to** read an SAE's feature space with PCA, test word order with a test that assumes
+# > no line, and check co-activation blocks against nulls.
+# >
+# > **You need:** [Sparse dictionaries](../10_dictionaries/10_dictionaries.ipynb).
+# >
+# > **Time:** about 90 min to study and do the exercises; the full run takes about 2.5 min on a laptop
+# > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
+#
 # **Question.** A sparse autoencoder (SAE) rewrites each activation as a few active latents. Apollo
 # Research's list of project ideas ("Understanding the geometry of SAE features") asks what shape the resulting
 # feature space has, in four ways, and this notebook asks each of them of our 4-layer model and its
@@ -15,7 +23,7 @@
 #    latent for "bird" or "animal"?
 # 4. **One space or several?** Do latents form blocks, groups that fire together and point in similar
 #    directions, and do those blocks match word categories, or circuits: the components that write the
-#    latents and the planted capabilities they serve?
+#    latents and the [planted capabilities](../glossary.md#g-capability) they serve?
 #
 # Each answer is a number recorded below and checked by the tests. Several of the answers are "no".
 
@@ -65,7 +73,7 @@ CIRCUIT_STORIES = 40 if SMOKE else 300  # held-out stories behind each latent's 
 # %% [markdown]
 # ## Setup: one harvest for everything
 #
-# We read every residual stream of the model (after each block) and the inputs of the SAEs studied,
+# We read every [residual stream](../glossary.md#g-residual-stream) of the model (after each block) and the inputs of the SAEs studied,
 # on fresh training-split stories; losses are measured on held-out validation stories. Position 0
 # (BOS) is dropped, as everywhere in the book.
 
@@ -107,7 +115,7 @@ print(f"{len(hooks)} hooks, {acts[hooks[0]].shape[0]:,} tokens to fit on, {val_a
 #
 # The seed's hypothesis: the more components can be dropped, the more the latents are linear
 # combinations of each other, so the worse the SAE. If so, the *ablatable fraction* should rise with
-# FVU (fraction of variance unexplained) and fall with the fraction of loss recovered (against mean ablation) across SAEs.
+# [FVU](../glossary.md#g-fvu) (fraction of variance unexplained) and fall with the fraction of loss recovered (against mean ablation) across SAEs.
 #
 # **Two controls.** PCA runs on the raw codes, so its smallest components may just be the rare latents,
 # with no linear combination involved. So we count live latents only (dead latents are free to drop) and
@@ -158,7 +166,7 @@ pc_table.round(4)
 # rank as a share of the width. Right: the loss as components are dropped, in units of the SAE's own gap
 # (0 is the plain SAE, the dashed line the budget).
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
 for name, pca in pcas.items():
     width, row = len(pca.variances), pc_table.loc[name]
@@ -251,7 +259,7 @@ mw.record("spectrum_metric_supported", bool(rho_fvu > 0 and p_fvu < SPECTRUM_ALP
 # component is not monotone, so the line score misses an order that is there, while the circle score
 # rewards an arc as if it were a circle. Each score gets a p-value from shuffling which word is which
 # (9,999 permutations for the order test, exact over all orders for the seven days; 999 for the shape
-# scores; ten times fewer in smoke mode). The verdicts use the Bonferroni threshold 0.05 / 6 for the six
+# scores; ten times fewer in [smoke mode](../glossary.md#g-smoke)). The verdicts use the Bonferroni threshold 0.05 / 6 for the six
 # spaces, and the order test is the one statistic they read.
 
 # %%
@@ -288,6 +296,8 @@ orders.round(3)
 
 # %%
 best = {c: orders[orders.concept == c].sort_values("order").iloc[-1] for c in concepts}
+
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, len(concepts), figsize=(4 * len(concepts), 3.8))
 for ax, concept in zip(axes, concepts):
     space = best[concept].space
@@ -538,6 +548,8 @@ x_axis = animal_dir / animal_dir.norm()
 y_axis = bird_dir - (bird_dir @ x_axis) * x_axis
 y_axis = y_axis / y_axis.norm()
 colours = {"mammal": "tab:brown", "bird": "tab:blue", "fish": "tab:cyan", "insect": "tab:green"}
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6.5, 4.5))
 handles = {}
 for word, point in point_of.items():
@@ -649,6 +661,8 @@ print(f"{has_category.sum()} of {len(alive)} latents put at least half their act
 
 # %%
 order = np.argsort(blocks, kind="stable")
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(1, 2, figsize=(10, 4.4))
 ax[0].imshow(np.sqrt(coact[np.ix_(order, order)]), cmap="magma", vmax=0.6)
 ax[0].set(title=f"co-activation (sqrt), latents sorted by block", xticks=[], yticks=[])
@@ -675,7 +689,7 @@ plt.show()
 #
 # Each labelling is compared with the co-activation blocks by adjusted mutual information against
 # shuffled labels, as the categories were. Last, the link between the two views: are the latents that
-# serve name induction written by the model's induction heads?
+# serve name induction written by the model's [induction heads](../glossary.md#g-induction-head)?
 #
 
 # %%
@@ -733,6 +747,8 @@ pd.DataFrame([
 
 # %%
 sizes = pd.Series(blocks).value_counts().index  # block ids, largest first
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(1, 2, figsize=(13, 3.8))
 for axis, labels, keep, title in [(ax[0], writer, np.ones(len(alive), bool), "main writer"),
                                   (ax[1], capability, has_capability, "capability served")]:
@@ -744,7 +760,6 @@ for axis, labels, keep, title in [(ax[0], writer, np.ones(len(alive), bool), "ma
     axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
 plt.tight_layout()
 plt.show()
-
 
 # %% [markdown]
 # ## What we found
@@ -1033,4 +1048,4 @@ exercises.check_coactivation(coactivation, strict=STRICT)
 #   language models*.
 # - Li et al. (2024), *The geometry of concepts: sparse autoencoder feature structure*: co-occurrence
 #   "lobes" of SAE latents.
-# - Gao et al. (2024), *Scaling and evaluating sparse autoencoders*: the TopK SAEs used here.
+# - Gao et al. (2024), *Scaling and evaluating sparse autoencoders*: the [TopK SAEs](../glossary.md#g-topk) used here.

@@ -1,7 +1,16 @@
 # %% [markdown]
 # # Structure in feature splitting
 #
-# **Question.** Make a sparse dictionary wider and its latents *split*: one latent for "math" in a
+# > **You will learn to** build a toy model in which features split, follow latents across dictionary
+# > widths, and measure the power of a negative result by planting what it looks for.
+# >
+# > **You need:** [Sparse dictionaries](../10_dictionaries/10_dictionaries.ipynb); [Feature
+# > geometry](../30_geometry/30_geometry.ipynb) helps.
+# >
+# > **Time:** about 75 min to study and do the exercises; the full run takes about 3.8 min on a laptop
+# > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
+#
+# **Question.** Make a [sparse dictionary](../glossary.md#g-dictionary) wider and its latents *split*: one latent for "math" in a
 # narrow SAE becomes several in a wide one. Apollo Research's list of project ideas asks two things about this. Is there a toy model
 # in which splitting happens for a known reason? And is there structure across splits: if "math" and
 # "physics" both split, and each has a "topology in this context" child, is the step from parent to
@@ -84,7 +93,7 @@ print("families each modifier recurs in:", torch.bincount(toy.child_modifier).to
 # %% [markdown]
 # ### When does the SAE split?
 #
-# We train TopK SAEs of increasing width on the same rows (`train_widths`, which calls
+# We train [TopK SAEs](../glossary.md#g-topk) of increasing width on the same rows (`train_widths`, which calls
 # `mw.train_dictionary` once per width; k = 2 active latents per row) and ask, for each kind of
 # true direction, what share of them some decoder row matches at cosine above 0.9 (`recovered_fraction` from `mi_widgets.dictionaries.synthetic_data`).
 
@@ -97,6 +106,7 @@ sweep = [{"width": width, "parents": recovered_fraction(sae.W_dec, toy.parents),
           "background": recovered_fraction(sae.W_dec, toy.background.directions)} for width, sae in toy_saes.items()]
 sweep = pd.DataFrame(sweep).set_index("width")
 
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for column, style in zip(sweep.columns, ["o-", "s-", "^-", "x:"]):
     ax.plot(sweep.index, sweep[column], style, label=column)
@@ -105,6 +115,8 @@ ax.set(xscale="log", xlabel="SAE width (latents)", ylabel="share matched at cosi
 ax.set_xticks(sweep.index, [str(w) for w in sweep.index])
 ax.legend(fontsize=8)
 plt.show()
+
+# %%
 sweep.round(2)
 
 # %%
@@ -142,6 +154,8 @@ for k in TOY_KS:
 k_sweep = pd.DataFrame([{"k": k, "width": width, "children": recovered_fraction(sae.W_dec, toy.children),
                          "modifiers": recovered_fraction(sae.W_dec, toy.modifiers)}
                         for k in TOY_KS for width, sae in by_k[k].items()])
+
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharey=True)
 for ax, kind in zip(axes, ["children", "modifiers"]):
     for k, part in k_sweep.groupby("k"):
@@ -151,6 +165,8 @@ for ax, kind in zip(axes, ["children", "modifiers"]):
 axes[0].set_ylabel("share")
 axes[1].legend(fontsize=8)
 plt.show()
+
+# %%
 widest = k_sweep[k_sweep.width == TOY_WIDTHS[-1]].set_index("k")
 for k in TOY_KS:
     mw.record(f"toy_k{k}_children_at_widest", widest.children[k])
@@ -217,6 +233,7 @@ def shared(result, vectors):
 mw.record("toy_nmf_shared_components", shared(nmf_toy, deltas_toy))
 mw.record("toy_nmf_shared_components_null", shared(nmf_toy_nulls["matched"], null_toy))
 
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(8, 3))
 panels = [("NMF of the deltas", nmf_toy), ("NMF of the matched null", nmf_toy_nulls["matched"])]
 for ax, (title, result) in zip(axes, panels):
@@ -224,6 +241,8 @@ for ax, (title, result) in zip(axes, panels):
     ax.set(title=title, xlabel="NMF component", ylabel="true modifier")
 fig.colorbar(image, ax=axes, label="cosine")
 plt.show()
+
+# %%
 print("best cosine of each true modifier with an NMF component:", [round(v, 2) for v in best_toy.tolist()])
 
 # %% [markdown]
@@ -358,6 +377,7 @@ calibrated = float(torch.quantile(best_nulls.flatten(), 0.99))
 best_fresh = torch.stack([cross_family_best(null_deltas(parents, deltas, "matched", seed=SEED + 1000 + s), fam.parent)
                           for s in range(NULL_DRAWS)])
 
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 3))
 bins = torch.linspace(0, 1, 41).tolist()
 ax.hist(best.tolist(), bins=bins, alpha=0.6, label=f"deltas ({saes[narrow_name].cfg.width} -> {saes[wide_name].cfg.width})")
@@ -369,6 +389,7 @@ ax.set(xlabel="best cosine with a delta of another family", ylabel="children", t
 ax.legend(fontsize=8)
 plt.show()
 
+# %%
 mw.record("real_recurrence", (best >= SAME).float().mean())
 mw.record("real_recurrence_null", (best_nulls >= SAME).float().mean())
 mw.record("real_recurrence_null_isotropic", (best_iso >= SAME).float().mean())
@@ -426,6 +447,8 @@ for c in PLANT_COSINES:
                                                 planted.modifiers)})
 power = pd.DataFrame(power)
 curve = power.groupby("cosine").mean().drop(columns="draw")
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 3))
 for column, style in zip(curve.columns, ["o-", "s-", "^-"]):
     ax.plot(curve.index, curve[column], style, label=column)
@@ -434,7 +457,7 @@ ax.set(xlabel="planted cosine of a child's delta with its modifier", ylabel="pla
 ax.legend(fontsize=8)
 plt.show()
 
-
+# %%
 def smallest_detected(column):
     """The smallest planted size at which the test finds at least half of the planted children, on every draw."""
     found = power.groupby("cosine")[column].min()

@@ -1,7 +1,16 @@
 # %% [markdown]
 # # The logit lens through a pre-unembed SAE
 #
-# **Question.** The logit lens reads a direction in the residual stream by pushing it through the final
+# > **You will learn to** apply the logit lens with the final norm frozen or recomputed, read features
+# > in a pre-unembed dictionary's basis, and label features by token-class enrichment with a false-
+# > discovery estimate.
+# >
+# > **You need:** [Sparse dictionaries](../10_dictionaries/10_dictionaries.ipynb).
+# >
+# > **Time:** about 75 min to study and do the exercises; the full run takes about 0.7 min on a laptop
+# > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
+#
+# **Question.** The [logit lens](../glossary.md#g-logit-lens) reads a direction in the [residual stream](../glossary.md#g-residual-stream) by pushing it through the final
 # norm and the unembedding, so it speaks in tokens. Nix, in Apollo Research's list of project ideas, proposes
 # another basis to read in: train a good sparse autoencoder on the residual stream right before the
 # unembedding, label its features by the kinds of tokens they promote and suppress, and then read the
@@ -9,7 +18,7 @@
 # heads with frozen patterns. Does that reading tell us more about what an earlier feature does to the
 # output than the plain logit lens?
 #
-# We work on the 4-layer model and its shipped dictionaries: `resid0` to `resid2` (residual stream after
+# We work on the 4-layer model and its shipped [dictionaries](../glossary.md#g-dictionary): `resid0` to `resid2` (residual stream after
 # blocks 0 to 2) and `final`, an SAE on the normalised residual right before the unembedding
 # (`ln_final.hook_normalized`). The steps:
 #
@@ -84,6 +93,7 @@ kl = pd.DataFrame({norm: lens.lens_kl(model, rows[:KL_ROWS], norm).numpy() for n
 kl["lower KL"] = np.where(kl.frozen < kl.recompute, "frozen", "recompute")
 kl.loc[readings_index[-1], "lower KL"] = "(the output itself)"
 
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6, 3))
 for norm in ("recompute", "frozen"):
     ax.plot(range(n_layers + 1), kl[norm], "o-", label=f"final norm {norm}")
@@ -92,6 +102,7 @@ ax.set(xticks=range(n_layers + 1), xticklabels=["emb"] + [f"L{l}" for l in range
 ax.legend()
 plt.show()
 
+# %%
 names = ["embed"] + [f"block{l}" for l in range(n_layers - 1)]  # the last reading is the output itself
 for i, name in enumerate(names):
     for norm in ("recompute", "frozen"):
@@ -122,13 +133,15 @@ for i, text in enumerate(stories):
 # The proposal warns that a sweep that treats every layer alike tends to leave a poor SAE at the last site,
 # so `final` got its own: `python -m mi_widgets.dictionaries.shipped` trained six SAEs at the pre-unembed site
 # (k in 8, 16, 32; learning rate 1e-3 and 3e-3; width 4096; half the tokens), scored each by the model's
-# loss with the SAE spliced in (not by FVU), and trained the winner among those with under 5% dead latents
+# loss with the SAE spliced in (not by [FVU](../glossary.md#g-fvu)), and trained the winner among those with under 5% dead latents
 # on the full budget. The sweep is stored in the dictionary's `config.json`; here it is, next to the
 # recipe of the per-layer SAEs (`resid3`: width 2048, k 16, lr 2e-3).
 
 # %%
 sweep = pd.DataFrame(final.meta["sweep"])
 shipped_lr = final.meta["metrics"]["lr"]
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
 for lr, part in sweep.groupby("lr"):
     ax[0].plot(part.k, part.loss_increase, "o-", label=f"lr {lr:g}")
@@ -148,6 +161,7 @@ ax[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
 
+# %%
 ok = sweep[sweep.dead_fraction < 0.05]
 best = ok.loc[ok.loss_increase.idxmin()]
 mw.record("final_sweep_best_k", int(best.k))
@@ -225,6 +239,8 @@ mw.record("enrich_share_above_covariance95", round(float((up.score > threshold_c
 for key, null_cut in (("isotropic", threshold), ("covariance", threshold_cov)):
     share = float((up.score > null_cut).float().mean())
     mw.record(f"enrich_label_fdr_{key}", round(min(1.0, 0.05 / share) if share else 1.0, 4))
+
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 3.2))
 bins = np.linspace(0, float(np.percentile(up.score.numpy(), 99.5)), 40)
 for values, label in ((up.score, "pre-unembed features (raised tokens)"), (iso.score, "random, isotropic"),
@@ -325,7 +341,7 @@ pd.DataFrame(reading_table).set_index(["layer", "latent"])
 # | lens + attention | tokens | second order: through later attention, patterns, norm scales and MLP outputs frozen |
 # | pre-unembed | `final`'s features (the `k` = 32 largest encoder projections, linear) | direct |
 # | pre-unembed + attention | the same | second order |
-# | pre-unembed in context | `final` itself on the clean input plus the change (TopK picks the features) | direct |
+# | pre-unembed in context | `final` itself on the clean input plus the change ([TopK](../glossary.md#g-topk) picks the features) | direct |
 # | pre-unembed of measured | `final` in context, on the *measured* change of its input | (a ceiling for in-context readings) |
 # | lens + frozen blocks | tokens | through later blocks, patterns and scales frozen, MLPs live (a reference) |
 
@@ -336,6 +352,7 @@ order = ["lens", "lens + attention", "pre-unembed", "pre-unembed + attention", "
          "pre-unembed of measured", "lens + frozen blocks"]
 table = table.loc[order]
 
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(1, 2, figsize=(11, 3.4), sharey=True)
 width = 0.8 / len(order)
 for j, where in enumerate(("own", "window")):
@@ -348,6 +365,7 @@ ax[1].legend(fontsize=7, loc="lower right")
 plt.tight_layout()
 plt.show()
 
+# %%
 for l in early:
     own = table["own"][l]
     mw.record(f"r_lens_L{l}", round(float(own["lens"]), 4))
@@ -685,7 +703,7 @@ exercises.check_enrichment_score(enrichment_score, strict=STRICT)
 # 1. Give the pre-unembed reading more features: call `lens.readings(model, final, effects, top=128)` (or
 #    `lens.ablation_readings(..., top=None)` for every feature). Where does it meet the logit lens?
 # 2. Replace `final` with an SAE trained at the pre-unembed site with the per-layer recipe (width 2048,
-#    k 16, lr 2e-3; see `notebooks/10_dictionaries`) and rerun section 4. Does a worse SAE read worse?
+#    k 16, lr 2e-3; see [Sparse dictionaries](../10_dictionaries/10_dictionaries.ipynb)) and rerun section 4. Does a worse SAE read worse?
 # 3. The enrichment score looks at the top 20 raised tokens. Set `TOP = 5` and `TOP = 50`: does the gap
 #    to the covariance null change? Add a class (say, the story templates' verbs) to
 #    `enrichment.LEXICON_CLASSES` and see which features it labels.

@@ -111,3 +111,15 @@ def test_docstring_examples_become_literal_blocks():
              "Already literal::", "", "    x = 1"]
     assert literal_examples(lines) == ["Harvest activations.", "::", "", "    acts = harvest(model)", "    more = 1", "",
                                        "Text again.", "", "Already literal::", "", "    x = 1"]
+
+
+def test_saved_widget_inputs_are_drawn_disabled_on_the_site():
+    from mi_widgets.book.build import WIDGET_STATE, freeze_widget_inputs
+
+    state = {"a": {"model_name": "BoundedIntTextModel", "state": {"disabled": False, "value": 3}},
+             "b": {"model_name": "HTMLModel", "state": {"value": "<b>x</b>"}}}
+    nb = freeze_widget_inputs({"cells": [], "metadata": {"widgets": {WIDGET_STATE: {"state": state}}}})
+    frozen = nb["metadata"]["widgets"][WIDGET_STATE]["state"]
+    assert frozen["a"]["state"]["disabled"] is True and "JupyterLab" in frozen["a"]["state"]["placeholder"]
+    assert frozen["b"]["state"] == {"value": "<b>x</b>"}, "an output widget is left alone"
+    assert freeze_widget_inputs({"cells": []}) == {"cells": []}

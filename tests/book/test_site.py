@@ -77,7 +77,7 @@ def _pages(index: Path) -> list[Path]:
 
 
 BAR_LINE = re.compile(r"\d+%\|[^|\n]*\| *\d+/\d+")  # a tqdm bar: "train:  40%|####  | 4/10 [...]"
-MAX_BAR_LINES = 12  # a few finished bars; a page that shows every redraw has hundreds
+MAX_BAR_LINES = 5  # a handful of finished bars; a page that shows every redraw has hundreds
 
 
 def test_pages_show_few_progress_bar_lines(site):
@@ -119,6 +119,8 @@ def test_notebook_pages_show_their_figures_and_widgets(site, browser):
     assert page.locator(".mi-dashboard").count() >= 3, "the static dashboards"
     page.wait_for_selector(".jupyter-widgets input", timeout=10_000)
     assert page.locator(".jupyter-widgets .mi-dashboard").count() == 1, "the widget manager drew the live dashboard"
+    # No kernel runs behind the page: its input is drawn disabled, not as a box that does nothing.
+    assert page.locator(".jupyter-widgets input").evaluate_all("els => els.every(e => e.disabled)")
     page.close()
     # A plotly figure: plotly.js comes from the site's vendor folder and draws the figure.
     page = _visit(browser, (site.parent / "30_geometry" / "30_geometry.html").as_uri())["page"]
@@ -159,6 +161,114 @@ def test_start_here_leads_and_the_reference_pages_are_there(site, browser):
     assert api.count('class="highlight') >= 5, "docstring examples should render as code blocks"
     glossary = (site.parent / "glossary.html").read_text(encoding="utf-8")
     assert all(term in glossary for term in ("Residual stream", "Smoke mode", "Model organism", "Hook point"))
+
+
+CHAPTER_OPENING = ("You will learn to", "You need:", "Time:")
+
+
+def test_every_chapter_opens_with_objectives_prerequisites_and_times(site, browser):
+    for path in sorted(site.parent.glob("[0-9]*/*.html")):
+        page = _visit(browser, path.as_uri())["page"]
+        opening = page.locator("article blockquote").first.inner_text()
+        assert all(part in opening for part in CHAPTER_OPENING), f"{path.name} opens with {opening[:200]!r}"
+        assert page.locator("article blockquote").first.evaluate(
+            "q => q.compareDocumentPosition(document.querySelector('article section h2')) & 4"), \
+            f"{path.name}: the objectives come after the first section"
+        page.close()
+
+
+def test_chapter_times_agree_with_the_course_page(site):
+    """The run times under each chapter's title are the ones the course page gives (one measurement, two places)."""
+    course = (site.parent.parent.parent / "course.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"\| \[[^]]+\]\((\d\d_\w+)/\S+\) \|.*\| ([\d.]+) min \|$", course, re.M))
+    assert len(table) == len(notebook_paths()), table
+    readme = (site.parent.parent.parent.parent / "README.md").read_text(encoding="utf-8")
+    for src in notebook_paths():
+        header = src.with_suffix(".py").read_text(encoding="utf-8")[:2000]
+        assert f"the full run takes about {table[src.stem]} min" in header, src.stem
+        assert re.search(rf"\(`{src.stem}`\) \|.*\| {re.escape(table[src.stem])} min \|$", readme, re.M), src.stem
+
+
+def test_every_internal_link_resolves(site):
+    """Every relative link of every page names a file of the site and, with a #fragment, an id in it."""
+    broken = []
+    for path in _pages(site):
+        text = path.read_text(encoding="utf-8")
+        for href in re.findall(r'<a [^>]*href="([^"]+)"', text):
+            if href.startswith(("http:", "https:", "mailto:", "javascript:")) or href.startswith("#") and len(href) == 1:
+                continue
+            target, _, fragment = href.partition("#")
+            file = (path.parent / target).resolve() if target else path
+            if not file.exists():
+                broken.append(f"{path.name}: {href} (no such file)")
+            elif fragment and file.suffix == ".html" and f'id="{fragment}"' not in file.read_text(encoding="utf-8"):
+                broken.append(f"{path.name}: {href} (no id {fragment!r})")
+    assert not broken, "\n".join(sorted(set(broken))[:30])
+
+
+OVERFLOW_JS = """() => {
+  const out = [];
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) out.push('the page scrolls sideways');
+  const article = document.querySelector('article');
+  const edge = article.getBoundingClientRect().right + 1;
+  for (const el of article.querySelectorAll('pre')) {
+    if (el.scrollWidth > el.clientWidth + 1) out.push('code cut off: ' + el.textContent.slice(0, 60));
+  }
+  for (const el of article.querySelectorAll('table, img, .mi-dashboard, .mi-attention')) {
+    if (el.getBoundingClientRect().right > edge) out.push(el.tagName + ' past the column: ' + el.textContent.slice(0, 40));
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 900])
+def test_no_page_overflows_its_column(site, browser, width):
+    """Code wraps inside the column and wide tables scroll inside it; nothing runs off the page's edge."""
+    problems = []
+    for path in _pages(site):
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.goto(path.as_uri(), wait_until="load")
+        page.wait_for_timeout(300)
+        problems += [f"{path.relative_to(site.parent)}: {p}" for p in page.evaluate(OVERFLOW_JS)]
+        page.close()
+    assert not problems, "\n".join(problems[:30])
+
+
+def test_served_pages_request_nothing_missing(site, browser):
+    """Over HTTP (as a reader's browser sees the site), no request fails: the favicon included."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site.parent))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        failed = []
+        for rel in ("index.html", "00_start/00_start.html", "glossary.html"):
+            page = browser.new_page()
+            page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+            page.goto(f"http://127.0.0.1:{server.server_port}/{rel}", wait_until="load")
+            page.wait_for_timeout(800)  # the favicon is fetched after load
+            assert page.evaluate("document.querySelector('link[rel~=icon]') !== null"), f"{rel} names no favicon"
+            page.close()
+        assert not failed, failed
+    finally:
+        server.shutdown()
+
+
+def test_attention_view_labels_are_small_and_apart(site, browser):
+    """circuitsvis's head labels do not overlap their neighbours, and its title is not drawn as a section heading."""
+    page = _visit(browser, (site.parent / "00_start" / "00_start.html").as_uri())["page"]
+    boxes = page.locator(".mi-attention h4").evaluate_all("els => els.map(e => e.getBoundingClientRect().toJSON())")
+    assert len(boxes) >= 2
+    tiles = [b for b in boxes if b["height"] < 40]
+    overlaps = [(a, b) for a, b in zip(tiles, tiles[1:]) if a["right"] > b["left"] + 1 and abs(a["top"] - b["top"]) < 5]
+    assert not overlaps, overlaps
+    title = page.locator(".mi-attention h3").first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    assert title <= 16, f"the head selector's title is {title}px, drawn like a section heading"
+    page.close()
 
 
 def test_hostile_tokens_are_shown_as_text_and_run_nothing(browser, tmp_path):

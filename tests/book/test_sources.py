@@ -77,3 +77,13 @@ def test_a_solution_needs_an_exercise_above_it(tmp_path):
     source.write_text("# %%\ndef f():\n    # BEGIN SOLUTION (stub: return None)\n    return 1\n    # END SOLUTION\n")
     with pytest.raises(ValueError, match="before any"):
         build_pair(source)
+
+
+def test_folded_plotting_cells_are_collapsed_in_jupyterlab_too(tmp_path):
+    source = tmp_path / "ch" / "ch.py"
+    source.parent.mkdir()
+    source.write_text('# %% tags=["hide-input"]\nprint("a plot")\n\n# %%\nprint("the method")\n')
+    for nb in build_pair(source):
+        folded, shown = nb.cells
+        assert folded.metadata["tags"] == ["hide-input"] and folded.metadata["jupyter"] == {"source_hidden": True}
+        assert "jupyter" not in shown.metadata
