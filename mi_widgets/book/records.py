@@ -45,14 +45,16 @@ def _format(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def record(name: str, value: Any) -> Any:
-    """Record a key result of this notebook under ``name`` and return ``value`` unchanged.
+def record(name: str, value: Any) -> None:
+    """Record a key result of this notebook under ``name``.
+
+    It returns nothing, so a cell that ends with a record shows the folded table and no echo of the value.
 
     The value must be JSON-like (numbers, strings, bools, lists, dicts; numpy and torch values are
     converted); a NaN or infinite number is refused. Recording the same name twice keeps the last value.
     In a notebook, the records of one cell show as one folded table under it.
 
-        loss = record("validation_loss", losses.mean().item())
+        record("validation_loss", losses.mean().item())
         record("induction_heads", ["1.2", "1.3"])
     """
     if not isinstance(name, str) or not name.isidentifier():
@@ -60,7 +62,6 @@ def record(name: str, value: Any) -> Any:
     plain = _plain(value)
     _RECORDS[name] = plain
     _display(name, plain)
-    return value
 
 
 _CELL: dict[str, Any] = {"key": None, "display_id": None, "entries": [], "shown": False}  # the records of the running cell

@@ -24,7 +24,7 @@ def _arrow(ax, start, end, color=EDGE, width=1.2):
 def _box(ax, x, y, w, h, text, color):
     ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08", fc=color,
                                 ec=EDGE, lw=0.8, alpha=0.9))
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9, color="white", weight="bold")
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=10, color="white", weight="bold")
 
 
 def residual_stream_diagram(n_layers: int, attn_only: bool = False, ax=None):
@@ -45,10 +45,10 @@ def residual_stream_diagram(n_layers: int, attn_only: bool = False, ax=None):
     rows = n_layers * len(parts)
     height = 2.4 + rows + 1.0
     if ax is None:
-        fig, ax = plt.subplots(figsize=(9, 0.62 * height + 0.5))
+        fig, ax = plt.subplots(figsize=(8.5, 0.6 * height + 0.5))
     else:
         fig = ax.figure
-    mono = dict(fontsize=8, family="monospace")
+    mono = dict(fontsize=9, family="monospace")
     top = height - 0.8
     ax.add_patch(FancyArrowPatch((0, 0.7), (0, top), arrowstyle="simple,head_width=1.4", mutation_scale=16,
                                  color=STREAM, alpha=0.3, lw=0))
@@ -97,8 +97,8 @@ def attention_heatmap(pattern: torch.Tensor, str_tokens: Sequence[str], title: s
         fig = ax.figure
     labels = [repr(t)[1:-1] for t in str_tokens]
     image = ax.imshow(pattern, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set(xlabel="key: the token read from", ylabel="query: the token reading", title=title)
     fig.colorbar(image, ax=ax, shrink=0.6, label="attention")
     return fig
@@ -122,7 +122,7 @@ def head_heatmap(scores: torch.Tensor, title: str, ax=None, vmin: float = 0.0, v
     for (layer, head), value in zip(torch.cartesian_prod(torch.arange(scores.shape[0]),
                                                          torch.arange(scores.shape[1])).tolist(), scores.flatten()):
         shade = "white" if value > vmin + 0.6 * (top - vmin) else "black"
-        ax.text(head, layer, f"{value:.2f}", ha="center", va="center", fontsize=8, color=shade)
+        ax.text(head, layer, f"{value:.2f}", ha="center", va="center", fontsize=10, color=shade)
     ax.set_xticks(range(scores.shape[1]), [f"H{h}" for h in range(scores.shape[1])])
     ax.set_yticks(range(scores.shape[0]), [f"L{layer}" for layer in range(scores.shape[0])])
     ax.set_title(title, fontsize=10)

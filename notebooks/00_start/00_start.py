@@ -154,7 +154,7 @@ mw.record("best_prev_token_score", prev.max().item())
 
 # %% tags=["hide-input"]
 str_tokens = model.to_str_tokens(PROMPT)
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5), gridspec_kw={"width_ratios": [1, 1.5]})
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.8), gridspec_kw={"width_ratios": [1, 1.4]})
 head_heatmap(prev, "previous-token score of each head", ax=left)
 attention_heatmap(cache[f"blocks.{best_prev[0]}.attn.hook_pattern"][0, best_prev[1]], str_tokens,
                   f"the pattern of L{best_prev[0]}H{best_prev[1]}, the best previous-token head", ax=right)
@@ -288,7 +288,7 @@ print(f"read difference {read_diff}, patch difference {patch_diff}; the knockout
 # %% [markdown]
 # ## What we found
 
-# %%
+# %% tags=["hide-input"]
 r = mw.records()
 copies = r["induction_loss_ratio"] < 0.5
 dla_finding = (f"Direct logit attribution: {r['dla_top_component']} writes the largest part of the logit difference "

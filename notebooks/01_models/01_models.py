@@ -270,7 +270,7 @@ crossed.round(2)
 # %% [markdown]
 # ## What we found
 
-# %%
+# %% tags=["hide-input"]
 r = mw.records()
 losses = " > ".join(f"{n} ({health.val_loss[n]:.3f})" for n in SUITE)
 ranked = accuracy[MODEL].sort_values()

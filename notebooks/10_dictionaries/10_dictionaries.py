@@ -110,7 +110,7 @@ plt.show()
 print(f"{run.tokens:,} tokens in {run.seconds:.1f} s ({run.tokens_per_second:,.0f} tokens/s)")
 pd.DataFrame([{**stats.as_dict(), **splice.as_dict()}]).round(3)
 
-# %%
+# %% tags=["hide-input"]
 mw.record("sae_fvu", round(stats.fvu, 4))
 mw.record("sae_l0", stats.l0)
 mw.record("sae_dead_fraction", stats.dead_fraction)
@@ -309,7 +309,7 @@ plt.show()
 # %% [markdown]
 # ## What we found
 
-# %%
+# %% tags=["hide-input"]
 r = mw.records()
 mw.findings(
     f"A TopK SAE with {WIDTH} latents and k = {K} on `{resid}` leaves {r['sae_fvu']:.1%} of the variance "

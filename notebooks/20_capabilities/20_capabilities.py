@@ -460,7 +460,7 @@ summary.style.format(precision=2)
 # %% [markdown]
 # ## What we found
 
-# %%
+# %% tags=["hide-input"]
 r = mw.records()
 # Bundled models whose training added indirect-object drill rows (their training log says so).
 drilled = [n for n in suite if n in bundled and read_train_log(n)["config"].get("ioi_rows")]

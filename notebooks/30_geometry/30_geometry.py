@@ -764,7 +764,7 @@ plt.show()
 # %% [markdown]
 # ## What we found
 
-# %%
+# %% tags=["hide-input"]
 r = mw.records()
 widths = " / ".join(str(w) for w in r["width_family_widths"])
 

@@ -127,7 +127,7 @@ mw.record("toy_children_at_widest", sweep.children.iloc[-1])
 mw.record("toy_split_width", int(split[0]) if len(split) else 0)  # 0: the children never reach one half
 mw.record("toy_modifier_latents_peak", sweep.modifiers.max())
 mw.record("toy_modifier_latents_peak_width", int(sweep.modifiers.idxmax()))
-mw.record("toy_modifier_latents_at_widest", sweep.modifiers.iloc[-1]);
+mw.record("toy_modifier_latents_at_widest", sweep.modifiers.iloc[-1])
 
 # %% [markdown]
 # How to read the plot, with the seed's question "why did (or didn't) the SAEs find the modifier
@@ -408,7 +408,7 @@ reach = component_reach(nmf.components, deltas, fam.parent, SAME)
 mw.record("real_nmf_shared_components", (reach >= 2).float().mean())
 reach_null = component_reach(nmf_null.components, nulls[0], fam.parent, SAME)
 mw.record("real_nmf_shared_components_null", (reach_null >= 2).float().mean())
-mw.record("real_nmf_component_best_cosine_mean", (unit_rows(deltas) @ nmf.components.T).max(0).values.mean());
+mw.record("real_nmf_component_best_cosine_mean", (unit_rows(deltas) @ nmf.components.T).max(0).values.mean())
 
 # %%
 previous = rows[:, :-1].reshape(-1)  # the token before each harvested position
@@ -511,7 +511,7 @@ for name, latent, label in shown:
 # %% [markdown]
 # ## What we found
 
-# %%
+# %% tags=["hide-input"]
 r = mw.records()
 mw.findings(
     f"Toy model: at width {TOY_WIDTHS[0]} the TopK SAE matches {r['toy_parents_at_narrowest']:.0%} of the parents and "

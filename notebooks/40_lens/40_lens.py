@@ -468,7 +468,7 @@ named.assign(measured=[classes.names[c] for c in named.measured_class],
 # %% [markdown]
 # ## What we found
 
-# %%
+# %% tags=["hide-input"]
 r = mw.records()
 layers = list(early)
 gaps = [r[f"preunembed_minus_lens_L{l}"] for l in layers]
