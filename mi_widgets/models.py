@@ -85,11 +85,34 @@ def load_model(name: str, *, models_dir: Path | None = None, device: str = "cpu"
     """
     if not isinstance(name, str) or not name.strip():
         raise ModelLoadError(f"model name must be a non-empty string, got {name!r}")
+    device = check_device(device)
     root = Path(models_dir) if models_dir is not None else data_dir() / "models"
     folder = root / name
     if (folder / CONFIG_FILE).is_file():
         return _load_bundled(folder, device)
     return _load_pretrained(name, bundled_models(root), device)
+
+
+def check_device(device: str) -> str:
+    """``device`` if torch can use it here, else a clear `ModelLoadError` (not a CUDA trace from deep in torch).
+
+        check_device("cpu")    # 'cpu'
+        check_device("cuda")   # 'cuda' on a GPU machine; on a CPU-only one, an error saying so
+    """
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as e:
+        raise ModelLoadError(f"{device!r} is not a torch device: use 'cpu', 'cuda' or 'cuda:0', ... ({e})") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} asks for a CUDA GPU, but torch sees none on this machine "
+                             "(torch.cuda.is_available() is False); set DEVICE = 'cpu'")
+    index = torch.device(device).index
+    if kind == "cuda" and index is not None and index >= torch.cuda.device_count():
+        raise ModelLoadError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"numbered from 0")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ModelLoadError(f"device {device!r} asks for Apple's MPS, which this machine does not have; set DEVICE = 'cpu'")
+    return device
 
 
 def _read_config(folder: Path) -> dict:
@@ -184,13 +207,16 @@ def _load_pretrained(name: str, bundled: list[str], device: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             return HookedTransformer.from_pretrained(official, device=device)
-    except Exception as e:
+    except OSError as e:  # what transformers and huggingface_hub raise for a file they cannot get
         if not _offline_flag():
             raise
         raise ModelLoadError(
             f"{official!r} is not in the local Hugging Face cache and the hub is switched off "
             f"(HF_HUB_OFFLINE). Bundled models that work offline: {listing}"
         ) from e
+    except Exception as e:  # the files are there but TransformerLens cannot build a model from them
+        raise ModelLoadError(f"TransformerLens could not load {official!r} from its files: "
+                             f"{type(e).__name__}: {e}") from e
 
 
 def file_sha256(path: Path) -> str:
