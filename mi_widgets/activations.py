@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from jaxtyping import Bool, Float, Int
 
-from mi_widgets.models import file_sha256
+from mi_widgets.models import file_sha256, weights_digest
 from mi_widgets.progress import progress_bar
 
 
@@ -183,11 +183,7 @@ def harvest_activations(model, hooks: str | Sequence[str], tokens: Sequence[str]
 def cache_path(cache_dir: str | Path, model, hook: str, tokens: torch.Tensor, skip_bos: bool,
                mask: torch.Tensor | None = None) -> Path:
     """The cache file for one harvest: its name is a hash of everything the activations depend on."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().contiguous().numpy().tobytes())
-    weights = digest.hexdigest()
+    weights = weights_digest(model)
     data = hashlib.sha256(np.ascontiguousarray(tokens.numpy().astype(np.int64)).tobytes()).hexdigest()
     parts = [weights, hook, data, list(tokens.shape), skip_bos]
     if mask is not None:

@@ -219,6 +219,18 @@ def _load_pretrained(name: str, bundled: list[str], device: str):
                              f"{type(e).__name__}: {e}") from e
 
 
+def weights_digest(model: torch.nn.Module) -> str:
+    """Hex sha256 of a model's parameters and buffers, by name: what a cache of anything computed from it is keyed by.
+
+        weights_digest(load_model("stories-gelu-2l"))   # the same 64 hex digits on every machine
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def file_sha256(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
