@@ -91,3 +91,11 @@ def tiny_model(tmp_path_factory):
 def tiny_tokens():
     """Ten rows of twelve random token ids of the tiny model's vocabulary."""
     return torch.randint(1, 250, (10, 12), generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="session")
+def hf_home(tmp_path_factory):
+    """A Hugging Face cache holding the hub-model stand-ins (tests/standins.py), made once per session."""
+    from standins import make_hf_home
+
+    return make_hf_home(tmp_path_factory.mktemp("hf-home"))

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 import mi_widgets as mw
-from standins import make_hf_home  # tests/ is on sys.path (pytest's rootdir conftest)
 
 LOAD = """
 import json, sys, mi_widgets as mw
@@ -29,11 +28,6 @@ for name in sys.argv[1:]:
         out[name] = {"error": str(e)}
 print("RESULT" + json.dumps(out))
 """
-
-
-@pytest.fixture(scope="session")
-def hf_home(tmp_path_factory) -> Path:
-    return make_hf_home(tmp_path_factory.mktemp("hf-home"))
 
 
 def load_in_subprocess(hf_home: Path, *names: str) -> dict:

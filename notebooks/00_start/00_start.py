@@ -302,18 +302,25 @@ elif r["dla_induction_share"] >= 0.5:
 else:
     dla_finding += (f"The three best induction heads together write only {r['dla_induction_share']:.0%} of it: "
                     "other components carry the name.")
+effect = r["patch_logit_diff_clean"] - r["patch_logit_diff_corrupt"]
+patch_finding = (f"Patching: with the first name changed, the logit difference Lily - Tom of the next token goes from "
+                 f"{r['patch_logit_diff_clean']:+.2f} (clean) to {r['patch_logit_diff_corrupt']:+.2f} (corrupt)")
+if abs(effect) < 1.0:  # a share of almost nothing is not a finding
+    patch_finding += ": less than one logit, so there is no effect for a patch to restore."
+else:
+    patch_finding += (f"; patching the residual stream after block 0 at {model.to_str_tokens(clean_prompt)[best_pos]!r} "
+                      f"alone restores {r['patch_best_restored']:.0%} of the difference.")
 agree = r["nnsight_read_max_abs_diff"] == 0 and r["nnsight_patch_max_abs_diff"] == 0
 mw.findings(
     f"{MODEL} reaches {r['validation_loss']:.2f} nats per token on held-out stories, "
-    f"against {uniform:.2f} for a uniform guess.",
+    f"against {uniform:.2f} for a uniform guess"
+    + ("." if r["loss_beats_uniform"] else ": no better than chance, so what follows describes an untrained model."),
     f"Its best previous-token head is L{best_prev[0]}H{best_prev[1]}, "
     f"with score {r['best_prev_token_score']:.2f}.",
     f"On random tokens shown twice, the loss on the second copy is "
     f"{r['induction_loss_ratio']:.0%} of the loss on the first: "
     + ("the model copies (induction)." if copies else "little copying."),
-    f"Patching: with the first name changed, the logit difference Lily - Tom of the next token goes from {r['patch_logit_diff_clean']:+.2f} "
-    f"(clean) to {r['patch_logit_diff_corrupt']:+.2f} (corrupt); patching the residual stream after block 0 at "
-    f"{model.to_str_tokens(clean_prompt)[best_pos]!r} alone restores {r['patch_best_restored']:.0%} of the difference.",
+    patch_finding,
     dla_finding,
     "nnsight and TransformerLens " + ("agree exactly" if agree else "DISAGREE")
     + f" (largest read difference {r['nnsight_read_max_abs_diff']}, "
