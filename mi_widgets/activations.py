@@ -123,7 +123,7 @@ def iter_activations(model, hooks: str | Sequence[str], tokens: Sequence[str] | 
         act = act[:, start:]
         if rows_mask is not None:
             act = act[rows_mask[:, start:]]
-        store[hook.name] = act.reshape(-1, act.shape[-1])  # heads are flattened too
+        store[hook.name] = act.reshape(-1, act.shape[-1]).cpu()  # heads are flattened too; on a GPU, to the CPU
 
     fwd = [(h, keep) for h in hooks]
     batches = range(0, len(tokens), batch_size)

@@ -292,8 +292,9 @@ def precision_recall(frame: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
     labelled tokens only (text the generator does not label is often predictable too);
     unlabelled_share: the group's tokens that carry no label at all, the false positives that
     labelled_precision leaves out; recall: share of the label's tokens (in ``frame``) that the group holds.
+    An empty group or label counts as 0 (nothing found), as it does for a model that gets no token right.
     """
-    if frame.capability.isna().all():
+    if len(frame) and frame.capability.isna().all():
         raise ValueError("the tokens carry no planted labels (real text?): nothing to validate against")
     rows = []
     for name in [n for n in dict.fromkeys(groups) if n != UNEXPLAINED]:
@@ -304,4 +305,5 @@ def precision_recall(frame: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
                          labelled_precision=hit / max(1, int((in_group & (frame.capability != "")).sum())),
                          unlabelled_share=int((in_group & (frame.capability == "")).sum()) / max(1, int(in_group.sum())),
                          recall=hit / max(1, int(labelled.sum()))))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["capability", "group", "labelled", "hits", "precision", "labelled_precision",
+                                       "unlabelled_share", "recall"])

@@ -90,12 +90,13 @@ def resample_dead(sae: Dictionary, opt: torch.optim.Optimizer, dead: Bool[Tensor
     n = min(len(latents), len(xb))
     if n == 0:
         return latents
-    latents = latents[torch.randperm(len(latents), generator=gen)[:n]]
-    rows = torch.multinomial(err.pow(2).sum(-1) + 1e-12, n, replacement=False, generator=gen)
+    # The generator lives on the CPU (same draws on any device); the draws move to the dictionary's device.
+    latents = latents[torch.randperm(len(latents), generator=gen)[:n].to(latents.device)]
+    rows = torch.multinomial((err.pow(2).sum(-1) + 1e-12).cpu(), n, replacement=False, generator=gen).to(xb.device)
     missing = F.normalize(-err[rows], dim=-1)
     reads = missing if not sae.cfg.is_transcoder else F.normalize(sae._centre(xb[rows]), dim=-1)
     live = ~dead
-    norm = sae.W_enc[live].norm(dim=-1).mean() if live.any() else torch.tensor(1.0)
+    norm = sae.W_enc[live].norm(dim=-1).mean() if live.any() else torch.tensor(1.0, device=xb.device)
     sae.W_dec[latents] = missing
     sae.W_enc[latents] = reads * norm * (1.0 if sae.cfg.kind == "topk" else 0.2)
     sae.b_enc[latents] = 0.0
@@ -125,14 +126,15 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
     if len(x) < settings.batch_size:
         raise ValueError(f"need at least batch_size={settings.batch_size} rows, got {len(x)}")
     gen = torch.Generator().manual_seed(settings.seed)
-    sample = x[torch.randperm(len(x), generator=gen)[:65536]]
-    sae.fit_scales(sample, None if y is None else y[torch.randperm(len(y), generator=gen)[:65536]])
+    device = sae.W_dec.device  # the data stays where it is (the CPU); samples and batches move to the dictionary
+    sample = x[torch.randperm(len(x), generator=gen)[:65536]].to(device)
+    sae.fit_scales(sample, None if y is None else y[torch.randperm(len(y), generator=gen)[:65536]].to(device))
     if not cfg.is_transcoder:
         with torch.no_grad():  # start b_dec at the (scaled) data median: encoders then see centred inputs
             sae.b_dec.copy_((sample * sae.scale_in).median(dim=0).values)
     opt = torch.optim.Adam(sae.parameters(), lr=settings.lr, betas=(0.9, 0.999))
     steps = settings.tokens // settings.batch_size
-    since_fired = torch.zeros(cfg.width, dtype=torch.long)
+    since_fired = torch.zeros(cfg.width, dtype=torch.long, device=device)
     resample_steps = {int(f * steps) for f in settings.resample_at if 0 < f < 1}
     result = TrainResult(steps, [], [], 0.0, steps * settings.batch_size)
     order = torch.arange(len(x))
@@ -145,8 +147,8 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
             pos = 0
         rows = order[pos: pos + settings.batch_size]
         pos += settings.batch_size
-        xb = x[rows]
-        target = (xb if y is None else y[rows]) * sae.scale_out
+        xb = x[rows].to(device)
+        target = (xb if y is None else y[rows].to(device)) * sae.scale_out
         if cfg.kind == "topk":
             dead = since_fired > settings.dead_after if settings.aux_k else None
             use_aux = dead is not None and bool(dead.any())
@@ -161,7 +163,7 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
                 aux_recon = F.embedding_bag(aux_i, sae.W_dec, per_sample_weights=aux_v, mode="sum")
                 aux = (aux_recon - err.detach()).pow(2).sum(-1).mean() / err.detach().pow(2).sum(-1).mean().clamp_min(1e-8)
                 loss = loss + settings.aux_coeff * aux
-            fired = torch.zeros(cfg.width, dtype=torch.bool)
+            fired = torch.zeros(cfg.width, dtype=torch.bool, device=device)
             fired[idx[vals > 0]] = True
         else:
             f = sae.encode(xb)

@@ -9,7 +9,7 @@
 # > **You need:** Python and PyTorch (tensors, indexing, a forward pass); nothing about transformers
 # > beyond "attention and MLP layers": this chapter explains the rest.
 # >
-# > **Time:** about 60 min to study and do the exercises; the full run takes about 0.3 min on a laptop
+# > **Time:** about 60 min to study and do the exercises; the full run takes about 0.2 min on a laptop
 # > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
 #
 # **Question.** What does a small language model compute on its way from tokens to a prediction, and what

@@ -6,7 +6,7 @@
 # >
 # > **You need:** [Start here](../00_start/00_start.ipynb).
 # >
-# > **Time:** about 60 min to study and do the exercises; the full run takes about 1.0 min on a laptop
+# > **Time:** about 60 min to study and do the exercises; the full run takes about 0.8 min on a laptop
 # > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
 #
 # **Question.** The TinyStories models are a favourite subject of MI work because they are small and

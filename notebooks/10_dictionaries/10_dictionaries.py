@@ -7,7 +7,7 @@
 # > **You need:** [Start here](../00_start/00_start.ipynb), [The model
 # > organisms](../01_models/01_models.ipynb).
 # >
-# > **Time:** about 75 min to study and do the exercises; the full run takes about 9.2 min on a laptop
+# > **Time:** about 75 min to study and do the exercises; the full run takes about 8.2 min on a laptop
 # > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
 #
 # **Question.** A model's activations mix many more features than they have dimensions. A sparse

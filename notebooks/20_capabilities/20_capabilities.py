@@ -6,7 +6,7 @@
 # >
 # > **You need:** [The model organisms](../01_models/01_models.ipynb).
 # >
-# > **Time:** about 75 min to study and do the exercises; the full run takes about 1.3 min on a laptop
+# > **Time:** about 75 min to study and do the exercises; the full run takes about 1.4 min on a laptop
 # > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
 #
 # **Question.** A project proposal for the TinyStories models (AI Safety Camp 2024) suggests to map every capability of the TinyStories models before anyone
@@ -167,7 +167,7 @@ for small, large in zip(suite, suite[1:]):
                top_pattern=named.index[0] if len(named) else "", top_pattern_share=named.iloc[0] if len(named) else 0.0)
     if labelled:
         planted = new.capability.replace("", "(unlabelled)").value_counts(normalize=True)
-        row.update(top_label=planted.index[0], top_label_share=planted.iloc[0])
+        row.update(top_label=planted.index[0] if len(planted) else "", top_label_share=planted.iloc[0] if len(planted) else 0.0)
     added.append(row)
     mw.record(f"new_tokens_{short[small]}_to_{short[large]}", len(new))
     mw.record(f"new_name_share_{short[small]}_to_{short[large]}", round(float(share.get("induction_name", 0.0)), 4))
@@ -188,7 +188,8 @@ added.round(3) if len(added) else print("one model only: nothing to compare")
 
 # %%
 if labelled:
-    validation = precision_recall(sure[MODEL], assign(sure[MODEL])).set_index("capability").reindex(CAPABILITIES)
+    # A capability no group matched scores 0 throughout (an untrained model matches none).
+    validation = precision_recall(sure[MODEL], assign(sure[MODEL])).set_index("capability").reindex(CAPABILITIES, fill_value=0)
     for cap, row in validation.iterrows():
         mw.record(f"discovery_recall_{cap}", round(float(row.recall), 4))
         mw.record(f"discovery_labelled_precision_{cap}", round(float(row.labelled_precision), 4))
@@ -546,6 +547,9 @@ found.append(f"Not uniform? Capabilities where one metadata field splits {MODEL}
              f"(p < 0.05 / {len(spread)}, {PERMUTATIONS:,} shufflings): {r['uneven_capabilities_significant']}"
              + (f" ({r['uneven_significant_tasks']})." if r["uneven_capabilities_significant"] else ".") + f" Pronouns: {r['pronoun_accuracy_singular']:.0%} right for he/she/his/her/him, "
              f"{r['pronoun_accuracy_they']:.0%} for 'they'.")
+if r[f"confident_share_{sm}"] < 0.01:  # an untrained model (a random-weight stand-in): every number is at its floor
+    found = [f"{MODEL} predicts {r[f'confident_share_{sm}']:.1%} of the held-out tokens confidently and correctly: too "
+             "few for the loop, the tasks or the red team to find anything, so this run states no finding."]
 mw.findings(*found)
 
 # %% [markdown]

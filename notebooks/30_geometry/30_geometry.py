@@ -6,7 +6,7 @@
 # >
 # > **You need:** [Sparse dictionaries](../10_dictionaries/10_dictionaries.ipynb).
 # >
-# > **Time:** about 90 min to study and do the exercises; the full run takes about 2.5 min on a laptop
+# > **Time:** about 90 min to study and do the exercises; the full run takes about 2.6 min on a laptop
 # > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
 #
 # **Question.** A sparse autoencoder (SAE) rewrites each activation as a few active latents. Apollo

@@ -7,7 +7,7 @@
 # > **You need:** [Sparse dictionaries](../10_dictionaries/10_dictionaries.ipynb); [Feature
 # > geometry](../30_geometry/30_geometry.ipynb) helps.
 # >
-# > **Time:** about 75 min to study and do the exercises; the full run takes about 3.8 min on a laptop
+# > **Time:** about 75 min to study and do the exercises; the full run takes about 3.9 min on a laptop
 # > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
 #
 # **Question.** Make a [sparse dictionary](../glossary.md#g-dictionary) wider and its latents *split*: one latent for "math" in a

@@ -7,7 +7,7 @@
 # >
 # > **You need:** [Sparse dictionaries](../10_dictionaries/10_dictionaries.ipynb).
 # >
-# > **Time:** about 75 min to study and do the exercises; the full run takes about 0.7 min on a laptop
+# > **Time:** about 75 min to study and do the exercises; the full run takes about 0.6 min on a laptop
 # > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
 #
 # **Question.** The [logit lens](../glossary.md#g-logit-lens) reads a direction in the [residual stream](../glossary.md#g-residual-stream) by pushing it through the final

@@ -7,6 +7,8 @@ findings code)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from standins import STANDINS
 
@@ -15,7 +17,16 @@ from mi_widgets.book.records import read_records
 
 # The chapters that take a TransformerLens name in MODEL so far. The others read the planted labels, the
 # bundled tokenizer or shipped dictionaries throughout (issue 19 moves them over one by one).
-ANY_MODEL = ["00_start/00_start.ipynb"]
+ANY_MODEL = ["00_start/00_start.ipynb", "20_capabilities/20_capabilities.ipynb"]
+# A chapter that compares a suite of models runs on a suite of the two stand-ins, so that its comparisons run too.
+SUITES = {"20_capabilities/20_capabilities.ipynb": list(STANDINS)}
+# Keys named after a model ("confident_share_gelu_4l"): compared with the model's name left out.
+MODEL_IN_KEY = re.compile("|".join(["attn_1l", "attn_2l", "gelu_2l", "gelu_4l"]
+                                   + [re.sub(r"\W", "_", s) for s in STANDINS]))
+
+
+def key_shapes(records: dict) -> set[str]:
+    return {MODEL_IN_KEY.sub("<model>", key) for key in records}
 
 
 @pytest.mark.notebook
@@ -26,11 +37,11 @@ def test_notebook_runs_on_a_hub_model_and_records_every_key(rel, standin, hf_hom
         monkeypatch.setenv(var, "1")
     monkeypatch.setenv("HF_HOME", str(hf_home))  # the kernel papermill starts inherits it
     path = NOTEBOOKS / rel
-    run = execute_notebook(path, BUILD / "executed" / f"smoke-{standin}" / rel, {"SMOKE": True, "STRICT": True,
-                                                                                 "MODEL": standin})
+    params = {"SMOKE": True, "STRICT": True, "MODEL": standin, **({"SUITE": SUITES[rel]} if rel in SUITES else {})}
+    run = execute_notebook(path, BUILD / "executed" / f"smoke-{standin}" / rel, params)
     assert run.ok, f"{rel} on {standin} failed under papermill:\n{run.log}"
     bundled_run = executed_path(path, "smoke")
     if not bundled_run.exists():  # run alone: make the bundled-model run to compare with
         assert execute_notebook(path, bundled_run, {"SMOKE": True, "STRICT": True}).ok
-    missing = sorted(set(read_records(str(bundled_run))) - set(read_records(str(run.output))))
+    missing = sorted(key_shapes(read_records(str(bundled_run))) - key_shapes(read_records(str(run.output))))
     assert not missing, f"{rel} on {standin} did not record {missing}"
