@@ -28,7 +28,8 @@
 SMOKE = False  # True: a few seconds of work (the test suite runs every notebook this way)
 STRICT = False  # True: a failed exercise check raises (the tests run the solutions this way)
 SEED = 0
-MODEL = "stories-gelu-2l"  # a bundled model; mi_widgets.bundled_models() lists them
+MODEL = "stories-gelu-2l"  # a bundled model (mi_widgets.bundled_models() lists them), or a TransformerLens name
+DEVICE = "cpu"  # "cuda" on a GPU machine
 PROMPT = "Once upon a time, there was a little fox named Tobi. One day, Tobi"
 
 # %%
@@ -57,7 +58,7 @@ print("bundled models:", mw.bundled_models())
 # name goes to TransformerLens's own loader, which needs the Hugging Face hub.
 
 # %%
-model = mw.load_model(MODEL)
+model = mw.load_model(MODEL, device=DEVICE)
 cfg = model.cfg
 print(f"{MODEL}: {cfg.n_layers} layers, d_model {cfg.d_model}, "
       f"{cfg.n_heads} heads of size {cfg.d_head}, d_mlp {cfg.d_mlp}, "

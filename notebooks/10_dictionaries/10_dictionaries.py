@@ -26,8 +26,9 @@
 SMOKE = False  # True: a few seconds of work (the test suite runs every notebook this way)
 STRICT = False  # True: a failed exercise check raises (the tests run the solutions this way)
 SEED = 0
-MODEL = "stories-gelu-4l"  # the shipped dictionaries belong to this model
-LAYER = 2  # residual stream after this block; the transcoder reads this block's MLP
+MODEL = "stories-gelu-4l"  # the shipped dictionaries belong to this model; or a TransformerLens name (online)
+DEVICE = "cpu"  # "cuda" on a GPU machine
+LAYER = None  # residual stream after this block (None: the middle one, 2 of 4); the transcoder reads its MLP
 WIDTH = 2048  # latents
 K = 16  # active latents per token (TopK)
 
@@ -62,7 +63,8 @@ SEEDS = [SEED] if SMOKE else [SEED, SEED + 1, SEED + 2]  # training seeds behind
 # validation stories for every measurement.
 
 # %%
-model = mw.load_model(MODEL)
+model = mw.load_model(MODEL, device=DEVICE)
+LAYER = model.cfg.n_layers // 2 if LAYER is None else LAYER
 if not 0 <= LAYER < model.cfg.n_layers:
     raise ValueError(f"LAYER must be in 0..{model.cfg.n_layers - 1} for {MODEL}, got {LAYER}")
 resid = f"blocks.{LAYER}.hook_resid_post"
@@ -261,10 +263,13 @@ feature_dashboard(model, index, picks["middling"], n_contexts=4).widget()
 # badly explained tokens, more training data).
 
 # %%
-names = mw.bundled_dictionaries(MODEL)
+SHIPPED_FOR = mw.dictionaries.shipped.MODEL  # the model the shipped dictionaries were trained on
+if MODEL != SHIPPED_FOR:
+    print(f"No dictionaries ship for {MODEL}: this section and the next describe those shipped for {SHIPPED_FOR}.")
+names = mw.bundled_dictionaries(SHIPPED_FOR)
 shipped = []
 for name in names:
-    meta = mw.load_dictionary(name, MODEL).meta
+    meta = mw.load_dictionary(name, SHIPPED_FOR).meta
     cfg, m = meta["config"], meta["metrics"]
     shipped.append(dict(name=name, reads=cfg["hook_in"], width=cfg["width"], k=cfg["k"], fvu=m["fvu"], l0=m["l0"],
                         dead=m["dead_fraction"], n_tokens=m["n_tokens"], loss_increase=m["loss_increase"],
@@ -288,7 +293,7 @@ shipped.round(3)
 # %%
 import json
 
-frontier_file = mw.models.data_dir() / "dictionaries" / MODEL / "frontier.json"
+frontier_file = mw.models.data_dir() / "dictionaries" / SHIPPED_FOR / "frontier.json"
 shipped_frontier = json.loads(frontier_file.read_text())
 points = pd.DataFrame(shipped_frontier["points"])
 
@@ -331,7 +336,7 @@ mw.findings(
     f"{r['transcoder_skip_gain_min']:+.3f} to {r['transcoder_skip_gain_max']:+.3f}"
     + ("." if r["transcoder_skip_helps_seeds"] == r["transcoder_seeds"] else ": not a reliable gain here.")
     + f" These short runs leave up to {r['transcoder_dead_fraction_max']:.0%} of the transcoders' latents dead.",
-    f"{r['shipped_count']} dictionaries ship with {MODEL}. Spliced in, each residual SAE raises the loss by at most "
+    f"{r['shipped_count']} dictionaries ship with {SHIPPED_FOR}. Spliced in, each residual SAE raises the loss by at most "
     f"{r['shipped_resid_max_relative_increase']:.1%} of the clean loss and recovers at least "
     f"{r['shipped_resid_min_loss_recovered_mean']:.1%} of the mean-ablation loss (at least "
     f"{r['shipped_resid_min_loss_recovered_zero']:.1%} against zero ablation), at L0 <= {r['shipped_resid_max_l0']:.0f}; "

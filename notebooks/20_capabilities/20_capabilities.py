@@ -31,6 +31,7 @@ SMOKE = False  # True: a few seconds of work (the test suite runs every notebook
 STRICT = False  # True: a failed exercise check raises (the tests run the solutions this way)
 SEED = 0
 MODEL = "stories-gelu-4l"  # red-team and uniformity look at this model; or a TransformerLens name (online)
+DEVICE = "cpu"  # "cuda" on a GPU machine
 SUITE = None  # models to compare; None: the bundled suite if MODEL is bundled, else [MODEL]
 DATA = None  # None: held-out generated stories (labelled); or a text file of stories split by <|endoftext|>
 HAS = 0.5  # a model "has" a capability when it writes the whole answer of at least this share of items
@@ -68,7 +69,7 @@ PRONOUNS = (" he", " she", " it")  # what else fits after "Every day," (a rival 
 
 bundled = mw.bundled_models()
 names = list(SUITE) if SUITE else (bundled if MODEL in bundled else [MODEL])
-models = {name: mw.load_model(name) for name in names}
+models = {name: mw.load_model(name, device=DEVICE) for name in names}
 if MODEL not in models:
     raise ValueError(f"MODEL {MODEL!r} must be one of SUITE {names}")
 size = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}

@@ -17,7 +17,7 @@ from mi_widgets.book.records import read_records
 
 # The chapters that take a TransformerLens name in MODEL so far. The others read the planted labels, the
 # bundled tokenizer or shipped dictionaries throughout (issue 19 moves them over one by one).
-ANY_MODEL = ["00_start/00_start.ipynb", "20_capabilities/20_capabilities.ipynb"]
+ANY_MODEL = ["00_start/00_start.ipynb", "10_dictionaries/10_dictionaries.ipynb", "20_capabilities/20_capabilities.ipynb"]
 # A chapter that compares a suite of models runs on a suite of the two stand-ins, so that its comparisons run too.
 SUITES = {"20_capabilities/20_capabilities.ipynb": list(STANDINS)}
 # Keys named after a model ("confident_share_gelu_4l"): compared with the model's name left out.
@@ -45,3 +45,13 @@ def test_notebook_runs_on_a_hub_model_and_records_every_key(rel, standin, hf_hom
         assert execute_notebook(path, bundled_run, {"SMOKE": True, "STRICT": True}).ok
     missing = sorted(key_shapes(read_records(str(bundled_run))) - key_shapes(read_records(str(run.output))))
     assert not missing, f"{rel} on {standin} did not record {missing}"
+
+
+@pytest.mark.notebook
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU: DEVICE='cuda' would run")
+@pytest.mark.parametrize("rel", ANY_MODEL)
+def test_device_reaches_the_model_and_a_missing_gpu_is_one_clear_error(rel, tmp_path):
+    """DEVICE goes to load_model: "cuda" on a machine without one stops the notebook at once, saying why."""
+    run = execute_notebook(NOTEBOOKS / rel, tmp_path / "out.ipynb", {"SMOKE": True, "DEVICE": "cuda"})
+    assert not run.ok
+    assert "asks for a CUDA GPU, but torch sees none" in run.log and "set DEVICE = 'cpu'" in run.log
