@@ -171,15 +171,26 @@ def _load_bundled(folder: Path, device: str):
     return model
 
 
+def connection_error(url: str, timeout: float = 3.0) -> OSError | None:
+    """Why ``url``'s host cannot be reached within ``timeout`` seconds, or None if it can (one TCP connect).
+
+    A probe like this comes before anything that would retry a dead network for minutes.
+
+        connection_error("https://huggingface.co", timeout=1.0)   # None online; an OSError offline
+    """
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)),
+                                      timeout=timeout):
+            return None
+    except OSError as e:
+        return e
+
+
 def _hub_reachable(timeout: float = 3.0) -> bool:
     from huggingface_hub import constants
 
-    url = urlparse(constants.ENDPOINT)
-    try:
-        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return connection_error(constants.ENDPOINT, timeout) is None
 
 
 def _offline_flag() -> bool:

@@ -11,8 +11,7 @@ network path to the NDIF host (``nnsight.CONFIG.API.HOST``, overridden by ``NDIF
 
 from __future__ import annotations
 
-import socket
-from urllib.parse import urlparse
+from mi_widgets.models import connection_error
 
 
 class RemoteUnavailable(RuntimeError):
@@ -35,12 +34,9 @@ def check_remote(timeout: float = 3.0) -> str:
             "REMOTE = True sends the trace to NDIF, which needs an API key: set the environment variable "
             "NDIF_API_KEY (or call nnsight.CONFIG.set_default_api_key('...')); keys are free at "
             f"https://login.ndif.us. It also needs the network, to reach {host}.")
-    url = urlparse(host)
-    try:
-        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout):
-            return host
-    except OSError as e:
+    error = connection_error(host, timeout)
+    if error is not None:
         raise RemoteUnavailable(
-            f"REMOTE = True needs the network: NDIF's host {host} cannot be reached from here ({e}). Run with "
-            "REMOTE = False on this machine, or from one that is online (the API key is read from NDIF_API_KEY)."
-        ) from None
+            f"REMOTE = True needs the network: NDIF's host {host} cannot be reached from here ({error}). Run with "
+            "REMOTE = False on this machine, or from one that is online (the API key is read from NDIF_API_KEY).")
+    return host

@@ -21,7 +21,7 @@ def test_with_a_key_but_no_network_it_fails_fast(monkeypatch):
     attempt, so the connection is simulated: it hangs until the timeout it is given, as an unroutable host does.)"""
     from nnsight import CONFIG
 
-    import mi_widgets.remote as remote
+    import mi_widgets.models as models
 
     asked = {}
 
@@ -31,7 +31,7 @@ def test_with_a_key_but_no_network_it_fails_fast(monkeypatch):
         raise TimeoutError("timed out")
 
     monkeypatch.setattr(CONFIG.API, "APIKEY", "a-key")
-    monkeypatch.setattr(remote.socket, "create_connection", hang)
+    monkeypatch.setattr(models.socket, "create_connection", hang)
     start = time.perf_counter()
     with pytest.raises(RemoteUnavailable, match="needs the network"):
         check_remote(timeout=1.0)

@@ -20,11 +20,18 @@ import json
 import os
 import re
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from mi_widgets.dictionaries.dictionary import Dictionary
-from mi_widgets.dictionaries.shipped import HARVEST_TOKENS, TRAIN_TOKENS, DictSpec, bundled_dictionaries, load_dictionary
+from mi_widgets.dictionaries.shipped import (
+    HARVEST_TOKENS,
+    TRAIN_TOKENS,
+    DictSpec,
+    bundled_dictionaries,
+    fit,
+    load_dictionary,
+)
 from mi_widgets.models import file_sha256, weights_digest
 
 SHIPPED_D_MODEL = 128
@@ -115,9 +122,6 @@ def _read_entry(folder: Path) -> Dictionary | None:
 def train_from_recipe(model, rec: dict, progress: bool = True) -> tuple[Dictionary, dict]:
     """Harvest the recipe's activations from ``model`` and train its dictionary; returns it and its metrics."""
     from mi_widgets.activations import harvest_activations
-    from mi_widgets.dictionaries.dictionary import DictConfig
-    from mi_widgets.dictionaries.dictionary_training import TrainSettings, train_dictionary
-    from mi_widgets.dictionaries.metrics import reconstruction_stats
     from mi_widgets.organisms.corpus import story_rows
 
     n_ctx = rec["n_ctx"]
@@ -125,16 +129,10 @@ def train_from_recipe(model, rec: dict, progress: bool = True) -> tuple[Dictiona
     held_out = story_rows(model.tokenizer, 8, n_ctx, seed=2, split="val")
     hooks = [h for h in (rec["hook_in"], rec["hook_out"]) if h]
     acts = harvest_activations(model, hooks, rows, progress=progress)
-    x, y = acts[rec["hook_in"]], acts[rec["hook_out"]] if rec["hook_out"] else None
-    cfg = DictConfig(d_in=x.shape[1], width=rec["width"], k=rec["k"], d_out=None if y is None else y.shape[1],
-                     skip=rec["skip"], hook_in=rec["hook_in"], hook_out=rec["hook_out"], model=model_name(model))
-    sae = Dictionary(cfg, seed=rec["seed"])
-    settings = TrainSettings(**{"tokens": rec["train_tokens"], "lr": rec["lr"], "seed": rec["seed"],
-                                "batch_size": min(4096, len(x)), "progress": progress, **rec["settings"]})
-    result = train_dictionary(sae, x, settings, y)
-    val = harvest_activations(model, hooks, held_out, progress=False)
-    stats = reconstruction_stats(sae, val[rec["hook_in"]], val[rec["hook_out"]] if rec["hook_out"] else None)
-    return sae, {**stats.as_dict(), "train_tokens": result.tokens, "train_seconds": round(result.seconds, 1)}
+    spec = DictSpec(**{f.name: rec[f.name] for f in fields(DictSpec)})
+    return fit(spec, acts, model, harvest_activations(model, hooks, held_out, progress=False), None,
+               rec["train_tokens"], model_name=model_name(model),
+               settings={"batch_size": min(4096, len(acts[rec["hook_in"]])), "progress": progress})
 
 
 def dictionary_for(model, name: str, *, smoke: bool = False, cache_dir: str | Path | None = None,

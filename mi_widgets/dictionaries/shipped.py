@@ -125,8 +125,13 @@ def shipped_specs(n_layers: int) -> list[DictSpec]:
 
 
 def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens: int, seed: int | None = None,
-        width: int | None = None, k: int | None = None, lr: float | None = None):
-    """Train one dictionary on harvested activations; returns it with its measured metrics."""
+        width: int | None = None, k: int | None = None, lr: float | None = None, model_name: str = MODEL,
+        settings: dict | None = None):
+    """Train one dictionary on harvested activations; returns it with its measured metrics.
+
+    ``eval_tokens`` None skips the spliced-in loss; ``settings`` overrides `TrainSettings` fields
+    (after the spec's own overrides).
+    """
     from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
     from mi_widgets.dictionaries.dictionary_training import TrainSettings, train_dictionary
     from mi_widgets.dictionaries.metrics import reconstruction_stats, splice_stats
@@ -135,16 +140,16 @@ def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens:
     y = acts[spec.hook_out] if spec.hook_out else None
     cfg = DictConfig(d_in=x.shape[1], width=width or spec.width, k=k or spec.k,
                      d_out=None if y is None else y.shape[1], skip=spec.skip, hook_in=spec.hook_in,
-                     hook_out=spec.hook_out, model=MODEL)
+                     hook_out=spec.hook_out, model=model_name)
     seed = spec.seed if seed is None else seed
     sae = Dictionary(cfg, seed=seed)
-    settings = TrainSettings(**{"tokens": tokens, "lr": lr or spec.lr, "seed": seed, **spec.settings})
-    result = train_dictionary(sae, x, settings, y)
+    train = TrainSettings(**{"tokens": tokens, "lr": lr or spec.lr, "seed": seed, **spec.settings, **(settings or {})})
+    result = train_dictionary(sae, x, train, y)
     recon = reconstruction_stats(sae, eval_acts[spec.hook_in], eval_acts[spec.hook_out] if spec.hook_out else None)
-    splice = splice_stats(model, sae, eval_tokens)
-    metrics = {**recon.as_dict(), **splice.as_dict(), "train_tokens": result.tokens,
+    splice = splice_stats(model, sae, eval_tokens).as_dict() if eval_tokens is not None else {}
+    metrics = {**recon.as_dict(), **splice, "train_tokens": result.tokens,
                "train_seconds": round(result.seconds, 1), "tokens_per_second": round(result.tokens_per_second),
-               "lr": settings.lr}
+               "lr": train.lr}
     return sae, metrics
 
 
