@@ -15,9 +15,10 @@ This module is the public face above them all: the names below are what a notebo
 """
 
 from mi_widgets.activations import harvest_activations, iter_activations
-from mi_widgets.book.records import findings, record, records
+from mi_widgets.book.records import findings, record, records, untrained_finding
 from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
 from mi_widgets.dictionaries.dictionary_training import TrainSettings, train_dictionary
+from mi_widgets.dictionaries.on_demand import dictionary_for
 from mi_widgets.dictionaries.shipped import bundled_dictionaries, load_dictionary
 from mi_widgets.models import ModelLoadError, bundled_models, load_model, save_model, to_nnsight
 
@@ -28,6 +29,7 @@ __all__ = [
     "TrainSettings",
     "bundled_dictionaries",
     "bundled_models",
+    "dictionary_for",
     "findings",
     "harvest_activations",
     "iter_activations",
@@ -38,4 +40,5 @@ __all__ = [
     "save_model",
     "to_nnsight",
     "train_dictionary",
+    "untrained_finding",
 ]

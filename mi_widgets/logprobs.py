@@ -10,6 +10,8 @@ length together, and runs a row that is a prefix of another row inside the longe
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -210,3 +212,14 @@ def token_losses(model, texts: Sequence[str], batch_size: int = 16) -> list[Floa
     if empty:
         raise ValueError(f"texts {empty} are empty: nothing to predict")
     return [-sc.logprobs for sc in text_scores(model, ids, batch_size)]
+
+
+def is_trained(loss: float, d_vocab: int) -> bool:
+    """Whether a held-out loss is under half a uniform guess's, ``ln(d_vocab) / 2``: the line below which a
+    notebook states findings about a model (the bundled models sit near a tenth of it, random weights at
+    or above all of it).
+
+        is_trained(0.6, 2048)      # True
+        is_trained(10.8, 50257)    # False: random weights
+    """
+    return loss < math.log(d_vocab) / 2

@@ -1,7 +1,7 @@
 """Running past one machine: nnsight traces executed on NDIF (the National Deep Inference Fabric).
 
     check_remote()                                     # raises at once, with what to do, if NDIF cannot be used
-    with model.trace(prompt, remote=True): ...         # model = nnsight.LanguageModel("openai-community/gpt2")
+    with model.trace(prompt, remote=True): ...         # model = hf_export.language_model("gpt2", remote=True)
 
 A remote trace needs two things this module checks before any trace is sent, so that a notebook with
 ``REMOTE = True`` fails in seconds with a clear message instead of hanging on a connection: an NDIF API

@@ -99,3 +99,9 @@ def hf_home(tmp_path_factory):
     from standins import make_hf_home
 
     return make_hf_home(tmp_path_factory.mktemp("hf-home"))
+
+
+@pytest.fixture(scope="session")
+def dictionary_cache(tmp_path_factory):
+    """A dictionary cache (``MI_WIDGETS_CACHE``) for the session: chapters on one stand-in share what they train."""
+    return tmp_path_factory.mktemp("mi-widgets-cache")

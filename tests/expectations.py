@@ -55,6 +55,9 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # Broken by any difference in the hook points or the patching path (a single float off).
         at_most("nnsight_read_max_abs_diff", 0.0),
         at_most("nnsight_patch_max_abs_diff", 0.0),
+        # The logit lens through nnsight on the Hugging Face export equals TransformerLens's (measured 1e-7).
+        # Broken by an export or a lens that reads the wrong module or skips the final norm.
+        at_most("nnsight_lens_max_abs_diff", 1e-4),
         # Patching (fixed model and prompts): the changed first name flips the next name's logit difference
         # (+9.95 clean, -7.62 corrupt), and patching the residual after block 0 at that name restores 99%.
         # Broken if the model stopped copying the name, or the effect sat at another position.
@@ -72,6 +75,8 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_least("dla_induction_share", 0.5),
     ],
     "01_models/01_models.ipynb": [
+        # Findings are stated only for a model under half a uniform guess's loss; broken by an untrained model.
+        is_true("trained_gelu_4l"),
         # Ranges from three resamples of the evaluation stories (SEED 0, 1, 2); the models are fixed files.
         # Held-out loss of the 4-layer model 0.515-0.520 nats per token, and loss falls strictly with size
         # (1L > 2L attention-only > 2L GELU > 4L GELU). Broken by a damaged or worse model, or a larger model
@@ -229,6 +234,8 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("shipped_widest_sae_dead_fraction", 0.05),
     ],
     "30_geometry/30_geometry.ipynb": [
+        # Findings are stated only for a model under half a uniform guess's loss; broken by an untrained model.
+        is_true("trained"),
         # Bounds set from three resamples (SEED 0, 1, 2: other harvested stories, other permutations); the
         # observed range is in each comment. Smoke mode (6k tokens, 99 permutations) only has to run sensibly.
         #
@@ -332,6 +339,8 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("induction_writer_p", 1e-6, smoke=0.01),
     ],
     "31_splitting/31_splitting.ipynb": [
+        # Findings are stated only for a model under half a uniform guess's loss; broken by an untrained model.
+        is_true("trained"),
         # Ranges from three runs (SEED 0, 1, 2: other toy draws and trainings, other held-out stories, null and
         # planting draws); the shipped SAEs are fixed files.
         # Toy model (planted parents, children = parent + modifier, modifiers shared across parents): the
@@ -417,6 +426,10 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # stories, so it is reported, not claimed; that KL falls with depth holds for any working lens.)
         is_true("lens_frozen_wins_embed"),
         at_most("kl_recompute_block2", 0.6, smoke=0.8),
+        # The lens through an nnsight trace of the Hugging Face export equals TransformerLens's (measured
+        # 1e-7). Broken by a lens read from the wrong module, or a norm left out, on either path.
+        is_true("trained"),
+        at_most("nnsight_lens_max_abs_diff", 1e-4),
         # The pre-unembed SAE's sweep: the shipped k/lr is the sweep's best, k 16 loses 1.54x the loss of
         # k 32, FVU and spliced loss rank the runs alike (Spearman 1.0). Broken by a sweep whose best run is
         # not the one shipped, or where FVU and loss disagree.

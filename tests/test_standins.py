@@ -16,11 +16,16 @@ import mi_widgets as mw
 
 LOAD = """
 import json, sys, mi_widgets as mw
+from mi_widgets.analysis import lens
+from mi_widgets.organisms.corpus import story_rows
+from mi_widgets.organisms.hf_export import language_model
 out = {}
 for name in sys.argv[1:]:
     try:
         m = mw.load_model(name)
-        out[name] = {"n_layers": m.cfg.n_layers, "d_model": m.cfg.d_model, "n_heads": m.cfg.n_heads,
+        lens_gap = float((lens.nnsight_lens_kl(language_model(name), rows := story_rows(m.tokenizer, 2, 64, seed=0))
+                          - lens.lens_kl(m, rows)[1:]).abs().max())
+        out[name] = {"lens_gap": lens_gap, "n_layers": m.cfg.n_layers, "d_model": m.cfg.d_model, "n_heads": m.cfg.n_heads,
                      "d_vocab": m.cfg.d_vocab, "attn_types": m.cfg.attn_types,
                      "architecture": m.cfg.original_architecture, "bundled": hasattr(m, "bundled_name"),
                      "tokens": m.to_str_tokens("Once upon a time")}
@@ -47,6 +52,9 @@ def test_hub_names_load_from_the_local_cache_through_from_pretrained(hf_home):
     assert gpt2["architecture"] == "GPT2LMHeadModel" and gpt2["d_vocab"] == 50_257
     assert not neo["bundled"] and not gpt2["bundled"], "a hub name must not be served by the bundled loader"
     assert neo["tokens"][0] == "<|endoftext|>" and "".join(neo["tokens"][1:]) == "Once upon a time"
+    # nnsight's LanguageModel reads the same cache: its logit lens (Hugging Face modules, norms unfolded)
+    # equals TransformerLens's (norms folded into the weights) on both architectures.
+    assert neo["lens_gap"] < 1e-4 and gpt2["lens_gap"] < 1e-4, (neo["lens_gap"], gpt2["lens_gap"])
 
 
 def test_a_hub_name_missing_from_the_cache_is_a_clear_error(hf_home):

@@ -38,6 +38,18 @@ def _centre(x: Tensor) -> Tensor:
     return x - x.mean(-1, keepdim=True)
 
 
+def _affine(norm) -> tuple[Tensor | float, Tensor | float]:
+    """A LayerNorm's weight and bias; 1 and 0 for TransformerLens's ``LNPre``, whose weight and bias were
+    folded into the next weights (``from_pretrained`` does that for hub models)."""
+    return getattr(norm, "w", 1.0), getattr(norm, "b", 0.0)
+
+
+def _check_layernorm(model, what: str) -> None:
+    if model.cfg.normalization_type not in ("LN", "LNPre"):
+        raise ValueError(f"{what} is written for LayerNorm (centre, then divide by the scale), but "
+                         f"{model.cfg.model_name} uses {model.cfg.normalization_type!r}")
+
+
 @torch.no_grad()
 def residual_stack(model, tokens: Int[Tensor, "pos"] | Int[Tensor, "1 pos"]) -> Float[Tensor, "layers pos d_model"]:
     """The residual stream before block 0 and after every block (``n_layers + 1`` readings) for one row."""
@@ -63,8 +75,10 @@ def lens_logits(model, stack: Float[Tensor, "layers ... d_model"], norm: str) ->
     elif norm == "recompute":
         normed = model.ln_final(stack)
     else:
+        _check_layernorm(model, "the frozen-norm lens")
         scale = _centre(stack[-1]).pow(2).mean(-1, keepdim=True).add(model.cfg.eps).sqrt()  # the last layer's
-        normed = _centre(stack) / scale * model.ln_final.w + model.ln_final.b
+        w, b = _affine(model.ln_final)
+        normed = _centre(stack) / scale * w + b
     return normed @ model.W_U + model.b_U
 
 
@@ -91,6 +105,49 @@ def lens_kl(model, tokens: Int[Tensor, "batch pos"], norm: str = "recompute",
     return (total / (tokens.shape[0] * (tokens.shape[1] - 1))).float()
 
 
+DECODERS = {  # where a Hugging Face causal LM keeps its blocks, final norm and unembedding
+    "transformer": ("transformer.h", "transformer.ln_f", "lm_head"),  # GPT-2, GPT-Neo, GPT-J
+    "model": ("model.layers", "model.norm", "lm_head"),  # Llama, Mistral, Qwen, Gemma
+    "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "embed_out"),  # Pythia
+}
+
+
+def decoder_parts(lm) -> tuple:
+    """The blocks, final norm and unembedding of an nnsight model of a Hugging Face causal LM (envoys), found by name."""
+    def get(path):
+        envoy = lm
+        for part in path.split("."):
+            envoy = getattr(envoy, part)
+        return envoy
+
+    for root, paths in DECODERS.items():
+        if hasattr(lm._module, root) and hasattr(getattr(lm._module, root), paths[0].split(".")[1]):
+            return tuple(get(path) for path in paths)
+    raise ValueError(f"no logit lens for {type(lm._module).__name__}: its blocks are not under any of "
+                     f"{[paths[0] for paths in DECODERS.values()]} (add its layout to lens.DECODERS)")
+
+
+def nnsight_lens_kl(lm, tokens: Int[Tensor, "batch pos"], remote: bool = False) -> Float[Tensor, "n_layers"]:
+    """`lens_kl` with the final norm recomputed, after every block, through an nnsight trace of a Hugging Face
+    model (``lm``, from `mi_widgets.organisms.hf_export.language_model`): ``remote=True`` runs the trace on
+    NDIF, and only the per-layer means come back.
+
+        kl = nnsight_lens_kl(language_model("stories-gelu-2l"), tokens)   # [n_layers], the last one 0
+    """
+    tokens = torch.as_tensor(tokens)
+    if tokens.ndim != 2 or tokens.shape[1] < 2:
+        raise ValueError(f"tokens must be [batch, pos] with pos >= 2, got shape {tuple(tokens.shape)}")
+    blocks, norm, unembed = decoder_parts(lm)
+    with torch.no_grad(), lm.trace(tokens, remote=remote):
+        readings = []
+        for block in blocks:
+            hidden = block.output[0] if isinstance(block.output, tuple) else block.output
+            readings.append(unembed(norm(hidden))[:, 1:].log_softmax(-1))
+        final = lm.output.logits[:, 1:].log_softmax(-1)
+        kl = torch.stack([(final.exp() * (final - r)).sum(-1).mean() for r in readings]).save()
+    return kl.detach().float().cpu()
+
+
 # ---------------------------------------------------------------- features in the token basis
 
 
@@ -102,9 +159,11 @@ def logit_effects(model, directions: Float[Tensor, "n d_model"],
     ``scale=None``: the directions live after the norm's division (in ``ln_final.hook_normalized``).
     A number (or one per row): residual-stream directions, centred and divided by that frozen scale.
     """
-    directions = directions if scale is None else _centre(directions) / scale
+    if scale is not None:
+        _check_layernorm(model, "reading a residual-stream direction through the frozen final norm")
+        directions = _centre(directions) / scale
     if model.cfg.normalization_type is not None:
-        directions = directions * model.ln_final.w
+        directions = directions * _affine(model.ln_final)[0]
     return directions @ model.W_U
 
 
@@ -156,12 +215,13 @@ def _propagate(model, cache: dict, at: tuple[Tensor, Tensor], layers: Int[Tensor
         block = model.blocks[l]
         pattern = cache[f"blocks.{l}.attn.hook_pattern"][rows[..., None, None], heads, q[:, None, :, None],
                                                           q[:, None, None, :]]  # [batch, head, window, window]
-        x = _centre(delta) / cache[f"blocks.{l}.ln1.hook_scale"][rows, q] * block.ln1.w
+        x = _centre(delta) / cache[f"blocks.{l}.ln1.hook_scale"][rows, q] * _affine(block.ln1)[0]
         v = torch.einsum("bwd,hde->bhwe", x, block.attn.W_V)
         step = delta + torch.einsum("bhqk,bhke,hem->bqm", pattern, v, block.attn.W_O)
         if mlps:
             mid, scale = cache[f"blocks.{l}.hook_resid_mid"][rows, q], cache[f"blocks.{l}.ln2.hook_scale"][rows, q]
-            mlp = lambda r: block.mlp(_centre(r) / scale * block.ln2.w + block.ln2.b)  # noqa: E731
+            w, b = _affine(block.ln2)
+            mlp = lambda r: block.mlp(_centre(r) / scale * w + b)  # noqa: E731
             step = step + mlp(mid + step) - mlp(mid)
         delta = torch.where((layers < l)[:, None, None], step, delta)
     return delta
@@ -177,8 +237,7 @@ def path_effects(model, tokens: Int[Tensor, "rows pos"], rows: Int[Tensor, "batc
     clean run's frozen attention patterns and norm scales. "attention" is linear in the edit.
     """
     batch, n_layers = len(deltas), model.cfg.n_layers
-    if model.cfg.normalization_type != "LN":
-        raise ValueError("path_effects needs a model with LayerNorm (its scales are what gets frozen)")
+    _check_layernorm(model, "path_effects (it freezes the LayerNorm scales)")
     if not (len(rows) == len(layers) == len(positions) == batch) or deltas.shape[-1] != model.cfg.d_model:
         raise ValueError(f"need one row, layer, position and d_model delta per edit, got {len(rows)}, {len(layers)}, "
                          f"{len(positions)} and {tuple(deltas.shape)}")

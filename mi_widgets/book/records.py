@@ -115,6 +115,19 @@ def findings(*sentences: str) -> None:
     display(Markdown("\n".join(f"- {s}" for s in sentences)))
 
 
+def untrained_finding(model_name: str, loss: float, d_vocab: int, about: str) -> str:
+    """The one findings sentence for a model that is no better than chance (see `mi_widgets.logprobs.is_trained`).
+
+    A notebook states it in place of everything it would find about that model:
+
+        if not is_trained(loss, model.cfg.d_vocab):    # mi_widgets.logprobs.is_trained
+            found = [untrained_finding(MODEL, loss, model.cfg.d_vocab, "its features")]
+    """
+    return (f"{model_name}'s held-out loss, {loss:.2f} nats per token, is not under half a uniform guess's "
+            f"({math.log(d_vocab):.2f} over its {d_vocab:,} tokens): an untrained model, so this run states no finding "
+            f"about {about}.")
+
+
 def records() -> dict[str, Any]:
     """All values recorded in this process so far (a copy), by name.
 

@@ -33,11 +33,14 @@ from mi_widgets.dictionaries.shipped import (
     load_dictionary,
 )
 from mi_widgets.models import file_sha256, weights_digest
+from mi_widgets.organisms.corpus import row_length
 
 SHIPPED_D_MODEL = 128
 """``d_model`` of the model the shipped widths were chosen for; a recipe's width scales from it."""
 SMOKE_HARVEST_TOKENS, SMOKE_TRAIN_TOKENS = 8_192, 40_000
-RECIPE_FORMAT = 1
+EVAL_ROWS, SMOKE_EVAL_ROWS = 8, 2
+"""Held-out rows of ``n_ctx`` tokens behind a trained dictionary's metrics, its spliced-in loss included."""
+RECIPE_FORMAT = 2
 """Bump when the recipe changes meaning, so that old cache entries are not reused."""
 
 
@@ -92,10 +95,14 @@ def recipe(model, name: str, smoke: bool = False) -> dict:
             raise ValueError(f"{model_name(model)} has no hook point {hook!r}, which recipe {name!r} reads "
                              "(its architecture differs: an attention-only model, for one, has no MLP hooks)")
     width = spec.width * model.cfg.d_model // SHIPPED_D_MODEL
+    if name == "final":  # the k and learning rate the shipped final's sweep chose (the sweep is not rerun)
+        chosen = load_dictionary("final")
+        spec.k, spec.lr = chosen.cfg.k, chosen.meta["metrics"]["lr"]
     return {"format": RECIPE_FORMAT, **asdict(spec), "width": width,
             "harvest_tokens": SMOKE_HARVEST_TOKENS if smoke else HARVEST_TOKENS,
             "train_tokens": SMOKE_TRAIN_TOKENS if smoke else TRAIN_TOKENS,
-            "n_ctx": min(model.cfg.n_ctx, 256), "text": "generated stories, train split, seed 1"}
+            "eval_rows": SMOKE_EVAL_ROWS if smoke else EVAL_ROWS,
+            "n_ctx": row_length(model), "text": "generated stories, train split, seed 1"}
 
 
 def cache_folder(model, name: str, rec: dict, root: Path | None = None) -> Path:
@@ -126,11 +133,11 @@ def train_from_recipe(model, rec: dict, progress: bool = True) -> tuple[Dictiona
 
     n_ctx = rec["n_ctx"]
     rows = story_rows(model.tokenizer, rec["harvest_tokens"] // (n_ctx - 1) + 1, n_ctx, seed=1, split="train")
-    held_out = story_rows(model.tokenizer, 8, n_ctx, seed=2, split="val")
+    held_out = story_rows(model.tokenizer, rec["eval_rows"], n_ctx, seed=2, split="val")
     hooks = [h for h in (rec["hook_in"], rec["hook_out"]) if h]
     acts = harvest_activations(model, hooks, rows, progress=progress)
     spec = DictSpec(**{f.name: rec[f.name] for f in fields(DictSpec)})
-    return fit(spec, acts, model, harvest_activations(model, hooks, held_out, progress=False), None,
+    return fit(spec, acts, model, harvest_activations(model, hooks, held_out, progress=False), held_out,
                rec["train_tokens"], model_name=model_name(model),
                settings={"batch_size": min(4096, len(acts[rec["hook_in"]])), "progress": progress})
 

@@ -67,6 +67,18 @@ def text_tokens(tokenizer, texts: Iterator[str], n_tokens: int, *, desc: str = "
     return out
 
 
+ROW_TOKENS = 256
+"""Tokens per row of the notebooks' data: the bundled models' context, and a cap for hub models with longer ones."""
+
+
+def row_length(model) -> int:
+    """The row length the notebooks use for ``model``: its context, at most `ROW_TOKENS` (256).
+
+        story_rows(model.tokenizer, 8, row_length(model), seed=0)   # 8 rows of 256 tokens for tiny-stories-1M too
+    """
+    return min(model.cfg.n_ctx, ROW_TOKENS)
+
+
 def story_rows(tokenizer, n_rows: int, n_ctx: int, *, seed: int, split: str = "val") -> Int[torch.Tensor, "n_rows n_ctx"]:
     """``n_rows`` consecutive rows of ``n_ctx`` tokens from the story stream, each starting with BOS.
 

@@ -71,7 +71,7 @@ def gpt2_config(model):
 
 def export_hf(name: str, *, models_dir: Path | None = None, overwrite: bool = False) -> Path:
     """Write the bundled model ``name`` as a GPT-2 folder, ``<model folder>/hf``, that Hugging Face
-    ``from_pretrained`` and nnsight's ``LanguageModel`` load offline; returns the folder."""
+    ``from_pretrained`` and nnsight load offline; returns the folder."""
     from transformers import GPT2LMHeadModel
 
     root = Path(models_dir) if models_dir is not None else data_dir() / "models"
@@ -88,6 +88,40 @@ def export_hf(name: str, *, models_dir: Path | None = None, overwrite: bool = Fa
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return folder
+
+
+def language_model(name: str, *, remote: bool = False):
+    """nnsight's model (a ``TransformersModel`` for text generation) for ``name``, the model a trace with
+    ``remote=remote`` runs on.
+
+    ``remote=False``: local weights (a bundled model's Hugging Face export, or a hub model from the local
+    cache). ``remote=True``: NDIF's hosted copy under the hub name TransformerLens uses for ``name``; it
+    checks first that NDIF can be reached (`mi_widgets.remote.check_remote`), so offline it fails in
+    seconds, and a bundled model (which lives only here) is refused.
+
+        lm = language_model("stories-gelu-2l")
+        lm = language_model("gpt2", remote=True)   # then: with lm.trace(prompt, remote=True): ...
+    """
+    from nnsight.modeling.transformers import TransformersModel
+
+    from mi_widgets.models import ModelLoadError, bundled_models
+    from mi_widgets.remote import check_remote
+
+    bundled = name in bundled_models()
+    if remote:
+        if bundled:
+            raise ModelLoadError(f"{name!r} is a bundled model: it exists only on this machine, so NDIF cannot run it. "
+                                 "Set REMOTE = False, or MODEL to a hub model that NDIF hosts.")
+        check_remote()
+    if bundled:
+        return TransformersModel(str(export_hf(name)), task="text-generation", dispatch=True)
+    from transformer_lens import loading
+
+    try:
+        hub = loading.get_official_model_name(name)
+    except ValueError:
+        raise ModelLoadError(f"unknown model {name!r}: neither bundled nor a TransformerLens model name") from None
+    return TransformersModel(hub, task="text-generation", dispatch=not remote)  # remote: NDIF holds the weights
 
 
 if __name__ == "__main__":

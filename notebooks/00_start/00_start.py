@@ -30,6 +30,7 @@ STRICT = False  # True: a failed exercise check raises (the tests run the soluti
 SEED = 0
 MODEL = "stories-gelu-2l"  # a bundled model (mi_widgets.bundled_models() lists them), or a TransformerLens name
 DEVICE = "cpu"  # "cuda" on a GPU machine
+REMOTE = False  # True: the last nnsight trace runs on NDIF's copy of MODEL (needs NDIF_API_KEY and the network)
 PROMPT = "Once upon a time, there was a little fox named Tobi. One day, Tobi"
 
 # %%
@@ -38,9 +39,11 @@ import torch
 
 import mi_widgets as mw
 from mi_widgets import exercises
+from mi_widgets.analysis import lens
 from mi_widgets.attribution import direct_logit_attribution
 from mi_widgets.heads import induction_report, previous_token_scores
 from mi_widgets.logprobs import token_losses
+from mi_widgets.organisms.hf_export import language_model
 from mi_widgets.organisms.stories import generate_stories
 from mi_widgets.patching import patch_activation
 from mi_widgets.widgets import attention_view
@@ -58,6 +61,7 @@ print("bundled models:", mw.bundled_models())
 # name goes to TransformerLens's own loader, which needs the Hugging Face hub.
 
 # %%
+lm = language_model(MODEL, remote=REMOTE)  # nnsight's model for the last section; REMOTE is checked here, in seconds
 model = mw.load_model(MODEL, device=DEVICE)
 cfg = model.cfg
 print(f"{MODEL}: {cfg.n_layers} layers, d_model {cfg.d_model}, "
@@ -287,6 +291,19 @@ print(f"read difference {read_diff}, patch difference {patch_diff}; the knockout
       f"moved the last position's logits by up to {change:.2f}")
 
 # %% [markdown]
+# nnsight also traces the Hugging Face form of a model, and that is how an analysis scales past this
+# machine: with `REMOTE = True` the same trace runs on NDIF's copy of `MODEL` (see the README). Here, the
+# [logit lens](../glossary.md#g-logit-lens) of the prompt, each block's output read through the final norm and the unembedding inside
+# one trace (`lens.nnsight_lens_kl`), against the same lens in TransformerLens.
+
+# %%
+kl_nnsight = lens.nnsight_lens_kl(lm, tokens, remote=REMOTE)
+kl_lens = lens.lens_kl(model, tokens)[1:]  # after each block (the first reading is the embeddings)
+mw.record("nnsight_lens_max_abs_diff", float((kl_nnsight - kl_lens).abs().max()))
+print("KL(output || lens) after each block, nnsight:", kl_nnsight.numpy().round(3),
+      "| TransformerLens:", kl_lens.numpy().round(3))
+
+# %% [markdown]
 # ## What we found
 
 # %% tags=["hide-input"]
@@ -325,7 +342,10 @@ mw.findings(
     dla_finding,
     "nnsight and TransformerLens " + ("agree exactly" if agree else "DISAGREE")
     + f" (largest read difference {r['nnsight_read_max_abs_diff']}, "
-    f"largest patch difference {r['nnsight_patch_max_abs_diff']}).",
+    f"largest patch difference {r['nnsight_patch_max_abs_diff']}); the logit lens through nnsight "
+    + ("on NDIF" if REMOTE else "on the Hugging Face model")
+    + (f" matches TransformerLens's to {r['nnsight_lens_max_abs_diff']:.0e} nats."
+       if r["nnsight_lens_max_abs_diff"] < 1e-4 else f" DIFFERS by up to {r['nnsight_lens_max_abs_diff']:.2g} nats."),
 )
 
 # %% [markdown]

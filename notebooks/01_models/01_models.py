@@ -22,10 +22,13 @@
 SMOKE = False  # True: a few seconds of work (the test suite runs every notebook this way)
 STRICT = False  # True: a failed exercise check raises (the tests run the solutions this way)
 SEED = 0
-MODEL = "stories-gelu-4l"  # the model the indirect-object section looks at closely
+MODEL = "stories-gelu-4l"  # the model the capability and indirect-object sections look at closely: one of SUITE,
+# or a TransformerLens name (the other sections are about the bundled suite itself)
+DEVICE = "cpu"  # "cuda" on a GPU machine
 SUITE = ["stories-attn-1l", "stories-attn-2l", "stories-gelu-2l", "stories-gelu-4l"]
 
 # %%
+import re
 import textwrap
 from collections import Counter
 
@@ -33,11 +36,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import display
 
 import mi_widgets as mw
 from mi_widgets import exercises
 from mi_widgets.heads import induction_report
-from mi_widgets.logprobs import token_losses
+from mi_widgets.logprobs import is_trained, token_losses
 from mi_widgets.organisms.capability_scores import capability_table, ioi_table
 from mi_widgets.organisms.cards import read_train_log, suite_table
 from mi_widgets.organisms.model_training import tokens_after
@@ -47,8 +51,12 @@ from mi_widgets.organisms.templates import TEMPLATES
 from mi_widgets.widgets import story_view
 
 N_STORIES = 24 if SMOKE else 300  # held-out stories for every measurement below
-models = {name: mw.load_model(name) for name in SUITE}
-short = {name: name.removeprefix("stories-").replace("-", "_") for name in SUITE}
+models = {name: mw.load_model(name, device=DEVICE) for name in SUITE}
+if MODEL not in models:  # a model from outside the suite joins the sections about MODEL only
+    print(f"{MODEL} is not in the bundled suite: the data, training, samples and loss sections describe the suite; "
+          f"the capability and indirect-object sections add {MODEL}.")
+model = models[MODEL] if MODEL in models else mw.load_model(MODEL, device=DEVICE)
+short = {name: re.sub(r"\W", "_", name.removeprefix("stories-")) for name in [*SUITE, MODEL]}
 
 # %% [markdown]
 # ## The data
@@ -134,9 +142,9 @@ plt.tight_layout()
 # ## Samples
 
 # %%
-for name, model in models.items():
+for name, m in models.items():
     torch.manual_seed(SEED)
-    text = model.generate("Once upon a time", max_new_tokens=25 if SMOKE else 70,
+    text = m.generate("Once upon a time", max_new_tokens=25 if SMOKE else 70,
                           temperature=0.7, verbose=False)
     print(f"--- {name}")
     print("\n".join(textwrap.fill(p, 90) for p in text.split("\n")), "\n")
@@ -155,10 +163,10 @@ story_ids = tok([s.text for s in val_stories], add_special_tokens=False)["input_
 frequent = [t for t, _ in Counter(t for ids in story_ids for t in ids).most_common(500)]
 n_seqs = 8 if SMOKE else 32
 rows = []
-for name, model in models.items():
-    loss = torch.cat(token_losses(model, [s.text for s in val_stories])).mean().item()
-    report = induction_report(model, seq_len=50, n_seqs=n_seqs, seed=SEED)
-    common = induction_report(model, seq_len=50, n_seqs=n_seqs, seed=SEED, pool=frequent)
+for name, m in models.items():
+    loss = torch.cat(token_losses(m, [s.text for s in val_stories])).mean().item()
+    report = induction_report(m, seq_len=50, n_seqs=n_seqs, seed=SEED)
+    common = induction_report(m, seq_len=50, n_seqs=n_seqs, seed=SEED, pool=frequent)
     head, score = report.top_heads(1)[0]
     rows.append(dict(model=name, val_loss=loss, induction_ratio=report.loss_ratio,
                      best_induction_head=head, induction_score=score,
@@ -181,21 +189,24 @@ health.round(3)
 # table is the top-1 accuracy per capability (rows) and model (columns).
 
 # %%
-tables = {name: capability_table(model, val_stories).set_index("capability")
-          for name, model in models.items()}
+tables = {name: capability_table(m, val_stories).set_index("capability")
+          for name, m in {**models, MODEL: model}.items()}
 accuracy = pd.DataFrame({name: t.accuracy for name, t in tables.items()})
 accuracy = accuracy.reindex(list(CAPABILITIES))
 for capability, value in accuracy[MODEL].items():
     mw.record(f"accuracy_{short[MODEL]}_{capability}", value)
 mostly_right = int((accuracy[MODEL] >= 0.5).sum())
 mw.record(f"capabilities_mostly_right_{short[MODEL]}", mostly_right)
+# A model no better than chance (random weights, say) gets no finding stated about it below.
+model_loss = torch.cat(token_losses(model, [s.text for s in val_stories])).mean().item()
+mw.record(f"trained_{short[MODEL]}", is_trained(model_loss, model.cfg.d_vocab))
 gain = accuracy[SUITE[-1]] - accuracy[SUITE[0]]
 mw.record("capabilities_improving_with_size", int((gain > 0.05).sum()))
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 4.5))
 im = ax.imshow(accuracy.values, vmin=0, vmax=1, cmap="viridis")
-ax.set_xticks(range(len(SUITE)), [short[n] for n in SUITE])
+ax.set_xticks(range(len(accuracy.columns)), [short[n] for n in accuracy.columns])
 ax.set_yticks(range(len(accuracy)), accuracy.index)
 for (i, j), v in np.ndenumerate(accuracy.values):
     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
@@ -212,7 +223,6 @@ plt.tight_layout()
 #
 
 # %%
-model = models[MODEL]
 test_stories = list(generate_stories(N_STORIES, seed=SEED + 1, split="test"))
 ioi = pd.concat([ioi_table(model, val_stories).assign(split="seen templates"),
                  ioi_table(model, test_stories).assign(split="held-out templates")])
@@ -275,7 +285,7 @@ r = mw.records()
 losses = " > ".join(f"{n} ({health.val_loss[n]:.3f})" for n in SUITE)
 ranked = accuracy[MODEL].sort_values()
 shortcut = held_min <= 0
-mw.findings(
+suite_findings = [
     "Held-out loss " + ("falls strictly" if r["val_loss_strictly_improves"] else "does NOT fall strictly")
     + f" with size: {losses}.",
     f"Induction: every model with two or more layers has a second-copy loss at most "
@@ -283,11 +293,13 @@ mw.findings(
     f"at least {r['min_induction_score_2l_plus']:.2f}; the one-layer model's ratio is "
     f"{r['induction_ratio_attn_1l']:.2f}. With tokens drawn from the 500 most frequent story tokens "
     f"the ratios are {', '.join(f'{health.induction_ratio_frequent[n]:.2f}' for n in SUITE)}.",
+    f"{r['capabilities_improving_with_size']} of {len(CAPABILITIES)} capabilities gain more than "
+    "5 points of accuracy from the smallest model to the largest.",
+]
+model_findings = [
     f"{MODEL} gets the labelled token right at least half the time for {mostly_right} of "
     f"{len(CAPABILITIES)} capabilities: best {', '.join(ranked.index[-3:][::-1])}, worst "
     f"{', '.join(ranked.index[:3])} (top-1 accuracy {ranked.iloc[-1]:.2f} down to {ranked.iloc[0]:.2f}).",
-    f"{r['capabilities_improving_with_size']} of {len(CAPABILITIES)} capabilities gain more than "
-    "5 points of accuracy from the smallest model to the largest.",
     f"Indirect objects ({MODEL}): the smallest mean log-probability difference over the role orders "
     f"is {seen_min:.2f} on seen templates and {held_min:.2f} on held-out templates "
     f"({held_acc:.0%} of held-out items right): "
@@ -308,8 +320,11 @@ mw.findings(
     "training intros is right in both orders for "
     f"{r['ioi_crossed_right_new_action']} of {len(HELD_OUT_IOI)} templates (after \"to\", as in training: "
     f"at least {r['ioi_new_action_known_slot_min']:+.2f}), a held-out intro before the training actions for "
-    f"{r['ioi_crossed_right_new_intro']}, the whole held-out template for {r['ioi_crossed_right_both_new']}."
-)
+    f"{r['ioi_crossed_right_new_intro']}, the whole held-out template for {r['ioi_crossed_right_both_new']}.",
+]
+if not r[f"trained_{short[MODEL]}"]:
+    model_findings = [mw.untrained_finding(MODEL, model_loss, model.cfg.d_vocab, "its capabilities or indirect objects")]
+mw.findings(*suite_findings, *model_findings)
 
 # %% [markdown]
 # ## Exercises

@@ -42,7 +42,7 @@ import mi_widgets as mw
 from mi_widgets import exercises
 from mi_widgets.dictionaries.feature_index import FeatureIndex
 from mi_widgets.dictionaries.metrics import reconstruction_stats, splice_stats
-from mi_widgets.organisms.corpus import story_rows
+from mi_widgets.organisms.corpus import row_length, story_rows
 from mi_widgets.widgets import feature_dashboard
 
 torch.manual_seed(SEED)
@@ -71,7 +71,7 @@ resid = f"blocks.{LAYER}.hook_resid_post"
 mlp_in, mlp_out = f"blocks.{LAYER}.ln2.hook_normalized", f"blocks.{LAYER}.hook_mlp_out"
 hooks = [resid, mlp_in, mlp_out]
 
-n_ctx = model.cfg.n_ctx
+n_ctx = row_length(model)  # 256 tokens, or the model's context if shorter
 train_rows = story_rows(model.tokenizer, HARVEST_ROWS, n_ctx, seed=SEED + 10, split="train")
 val_rows = story_rows(model.tokenizer, EVAL_ROWS, n_ctx, seed=SEED + 10, split="val")
 acts = mw.harvest_activations(model, hooks, train_rows)

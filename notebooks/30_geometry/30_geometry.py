@@ -31,8 +31,9 @@
 SMOKE = False  # True: a few seconds of work (the test suite runs every notebook this way)
 STRICT = False  # True: a failed exercise check raises (the tests run the solutions this way)
 SEED = 0
-MODEL = "stories-gelu-4l"  # the shipped dictionaries belong to this model
-LAYER = 2  # residual stream (after this block) used for the category and block analyses
+MODEL = "stories-gelu-4l"  # its dictionaries ship; for another model (a TransformerLens name) they are trained
+DEVICE = "cpu"  # "cuda" on a GPU machine
+LAYER = None  # residual stream (after this block) for the category and block analyses; None: the middle one
 LOSS_RISE = 0.1  # PC-ablation budget, as a share of the SAE's own loss gap (spliced minus clean loss)
 N_CLUSTERS = 16  # clusters of latents in the block analysis
 
@@ -49,7 +50,8 @@ from mi_widgets import exercises
 from mi_widgets.analysis import code_spectrum, latent_blocks, stats, word_geometry
 from mi_widgets.dictionaries.metrics import reconstruction_stats, splice_stats
 from mi_widgets.heads import induction_report
-from mi_widgets.organisms.corpus import story_rows
+from mi_widgets.logprobs import is_trained
+from mi_widgets.organisms.corpus import row_length, story_rows
 from mi_widgets.organisms.lexicon import CATEGORIES, PARENT
 from mi_widgets.organisms.stories import CAPABILITIES, generate_stories
 from mi_widgets.progress import progress_bar
@@ -57,8 +59,6 @@ from mi_widgets.progress import progress_bar
 torch.manual_seed(SEED)
 FIT_ROWS = 24 if SMOKE else 400  # rows of 256 story tokens for PCA, word means and co-activation (6k or 102k tokens)
 EVAL_ROWS = 2 if SMOKE else 16  # held-out rows for every loss (510 or 4,080 tokens)
-PCA_SAES = (["resid2-w512", "resid2"] if SMOKE else
-            ["resid2-w512", "resid2", "resid2-w4096", "resid0", "resid1", "resid3", "final"])
 ABLATE_FRACTIONS = (0.1, 0.3, 0.5) if SMOKE else (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
 N_PERM = 99 if SMOKE else 999  # label permutations behind each p-value
 N_PERM_ORDER = 999 if SMOKE else 9999  # for the order tests, whose p-values sit near the threshold
@@ -78,17 +78,25 @@ CIRCUIT_STORIES = 40 if SMOKE else 300  # held-out stories behind each latent's 
 # (BOS) is dropped, as everywhere in the book.
 
 # %%
-model = mw.load_model(MODEL)
+model = mw.load_model(MODEL, device=DEVICE)
+LAYER = model.cfg.n_layers // 2 if LAYER is None else LAYER
 if not 0 <= LAYER < model.cfg.n_layers:
     raise ValueError(f"LAYER must be in 0..{model.cfg.n_layers - 1} for {MODEL}, got {LAYER}")
-saes = {name: mw.load_dictionary(name, MODEL) for name in dict.fromkeys(PCA_SAES + [f"resid{LAYER}"])}
+# Three widths at LAYER, then (in full) every other layer's SAE and the pre-unembed one. Shipped for
+# stories-gelu-4l; for any other model trained with the same recipes on first use, then cached.
+PCA_SAES = [f"resid{LAYER}-w512", f"resid{LAYER}"] + ([] if SMOKE else [f"resid{LAYER}-w4096"] + [
+    f"resid{l}" for l in range(model.cfg.n_layers) if l != LAYER] + ["final"])
+saes = {name: mw.dictionary_for(model, name, smoke=SMOKE) for name in PCA_SAES}
 resid_hooks = [f"blocks.{layer}.hook_resid_post" for layer in range(model.cfg.n_layers)]
 hooks = list(dict.fromkeys(resid_hooks + [sae.cfg.hook_in for sae in saes.values()]))
 
-rows = story_rows(model.tokenizer, FIT_ROWS, model.cfg.n_ctx, seed=SEED + 30, split="train")
-val_rows = story_rows(model.tokenizer, EVAL_ROWS, model.cfg.n_ctx, seed=SEED + 30, split="val")
+rows = story_rows(model.tokenizer, FIT_ROWS, row_length(model), seed=SEED + 30, split="train")
+val_rows = story_rows(model.tokenizer, EVAL_ROWS, row_length(model), seed=SEED + 30, split="val")
 acts = mw.harvest_activations(model, hooks, rows)
 val_acts = mw.harvest_activations(model, hooks, val_rows, progress=False)
+# A model no better than chance (random weights, say) gets no finding stated about it below.
+model_loss = float(model(val_rows, return_type="loss"))
+mw.record("trained", is_trained(model_loss, model.cfg.d_vocab))
 print(f"{len(hooks)} hooks, {acts[hooks[0]].shape[0]:,} tokens to fit on, {val_acts[hooks[0]].shape[0]:,} held out")
 
 # %% [markdown]
@@ -665,7 +673,7 @@ order = np.argsort(blocks, kind="stable")
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(1, 2, figsize=(10, 4.4))
 ax[0].imshow(np.sqrt(coact[np.ix_(order, order)]), cmap="magma", vmax=0.6)
-ax[0].set(title=f"co-activation (sqrt), latents sorted by block", xticks=[], yticks=[])
+ax[0].set(title="co-activation (sqrt), latents sorted by block", xticks=[], yticks=[])
 ax[1].imshow(dec_cos[np.ix_(order, order)], cmap="RdBu_r", vmin=-0.6, vmax=0.6)
 ax[1].set(title="decoder cosine, same order", xticks=[], yticks=[])
 plt.tight_layout()
@@ -787,7 +795,7 @@ def ordered_verdict(name, key):
     return head + shape
 
 
-mw.findings(
+found = [
     f"PCA of SAE codes: within a loss budget of {LOSS_RISE:.0%} of each SAE's own loss gap, "
     f"{r['ablatable_fraction_min']:.1%} to {r['ablatable_fraction_max']:.1%} of the principal components "
     f"can be dropped across the {r['n_pca_saes']} SAEs. Counting live latents only, on `{r['width_family_hook']}` "
@@ -889,7 +897,10 @@ mw.findings(
     "a circuit, read off the weights, that the blocks inherit. Two caveats: the capability labels and the blocks "
     "both follow where latents fire, so their agreement is partly built in, and every head that counts as an "
     "induction head here sits in the same layer.",
-)
+]
+if not r["trained"]:  # an untrained model's codes, words and blocks get no finding
+    found = [mw.untrained_finding(MODEL, model_loss, model.cfg.d_vocab, "its geometry, its words or its latents")]
+mw.findings(*found)
 
 # %% [markdown]
 # ## Exercises

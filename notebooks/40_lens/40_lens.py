@@ -36,11 +36,15 @@
 SMOKE = False  # True: a few seconds of work (the test suite runs every notebook this way)
 STRICT = False  # True: a failed exercise check raises (the tests run the solutions this way)
 SEED = 0
-MODEL = "stories-gelu-4l"  # the shipped dictionaries belong to this model
+MODEL = "stories-gelu-4l"  # its dictionaries ship; for another model (a TransformerLens name) they are trained
+DEVICE = "cpu"  # "cuda" on a GPU machine
+REMOTE = False  # True: section 1's nnsight trace runs on NDIF's copy of MODEL (needs NDIF_API_KEY and the network)
 WINDOW = 4  # positions over which an ablation's effect is measured: the feature's own and the next 3
 TOP = 20  # raised (or lowered) tokens a feature's class enrichment looks at
 
 # %%
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -52,7 +56,9 @@ from mi_widgets import exercises
 from mi_widgets.analysis import enrichment, lens
 from mi_widgets.dictionaries.feature_index import FeatureIndex
 from mi_widgets.dictionaries.metrics import reconstruction_stats, splice_stats
-from mi_widgets.organisms.corpus import story_rows
+from mi_widgets.logprobs import is_trained
+from mi_widgets.organisms.corpus import row_length, story_rows
+from mi_widgets.organisms.hf_export import language_model
 from mi_widgets.organisms.stories import generate_stories
 from mi_widgets.widgets import feature_dashboard, logit_lens_view
 
@@ -64,15 +70,21 @@ N_RANDOM = 512 if SMOKE else 4096  # random directions in the enrichment null
 N_LATENTS, PER_LATENT = (3, 2) if SMOKE else (16, 3)  # earlier-layer latents ablated per layer, firings each
 CLASS_LATENTS, CLASS_PER = (4, 2) if SMOKE else (64, 4)  # a larger sample of ablations for the class test
 
-model = mw.load_model(MODEL)
+lm = language_model(MODEL, remote=REMOTE)  # nnsight's model; with REMOTE, NDIF is checked here, in seconds
+model = mw.load_model(MODEL, device=DEVICE)
 n_layers, d_model = model.cfg.n_layers, model.cfg.d_model
-final = mw.load_dictionary("final", MODEL)
-last = mw.load_dictionary(f"resid{n_layers - 1}", MODEL)  # the per-layer SAE nearest to the unembedding
-early = {l: mw.load_dictionary(f"resid{l}", MODEL) for l in range(n_layers - 1)}
-rows = story_rows(model.tokenizer, EVAL_ROWS, model.cfg.n_ctx, seed=SEED + 40, split="val")
+# Shipped for stories-gelu-4l; for any other model trained with the same recipe on first use, then cached.
+final = mw.dictionary_for(model, "final", smoke=SMOKE)
+last = mw.dictionary_for(model, f"resid{n_layers - 1}", smoke=SMOKE)  # the per-layer SAE nearest to the unembedding
+EARLY_LAYERS = range(min(n_layers - 1, 3) if SMOKE else n_layers - 1)  # smoke: the first three at most
+early = {l: mw.dictionary_for(model, f"resid{l}", smoke=SMOKE) for l in EARLY_LAYERS}
+rows = story_rows(model.tokenizer, EVAL_ROWS, row_length(model), seed=SEED + 40, split="val")
 hooks = [sae.cfg.hook_in for sae in early.values()] + [last.cfg.hook_in, lens.FINAL, "ln_final.hook_scale"]
 acts = mw.harvest_activations(model, hooks, rows)
 final_scale = float(acts["ln_final.hook_scale"].mean())  # the final norm's typical scale, frozen for directions
+# A model no better than chance (random weights, say) gets no finding stated about its features below.
+model_loss = float(model(rows[:KL_ROWS], return_type="loss"))
+mw.record("trained", is_trained(model_loss, model.cfg.d_vocab))
 print(f"{rows.numel():,} held-out tokens; mean final-norm scale {final_scale:.2f}")
 
 # %% [markdown]
@@ -113,6 +125,17 @@ mw.record("lens_kl_falls_with_depth", bool((kl.recompute.diff().dropna() < 0).al
 kl.round(3)
 
 # %% [markdown]
+# The same lens through [nnsight](https://nnsight.net), on the Hugging Face form of the model
+# (`lens.nnsight_lens_kl`: each block's output through the final norm and the unembedding inside one trace).
+# It is the path that scales past this machine: with `REMOTE = True` the trace runs on NDIF's copy of
+# `MODEL` and only the per-layer means come back.
+
+# %%
+kl_nnsight = lens.nnsight_lens_kl(lm, rows[:KL_ROWS], remote=REMOTE)
+mw.record("nnsight_lens_max_abs_diff", float((kl_nnsight - torch.tensor(kl.recompute.values[1:])).abs().max()))
+print("KL after each block, nnsight:", kl_nnsight.numpy().round(4), "| TransformerLens:", kl.recompute.values[1:].round(4))
+
+# %% [markdown]
 # So the choice is per layer, and it is measured, not assumed: the table says which way of applying the norm
 # gives the lower KL at each reading. The logit-lens view below shows the readings on the start of two
 # held-out stories: each cell is the top next-token prediction read from that layer, coloured by its
@@ -138,14 +161,22 @@ for i, text in enumerate(stories):
 # recipe of the per-layer SAEs (`resid3`: width 2048, k 16, lr 2e-3).
 
 # %%
-sweep = pd.DataFrame(final.meta["sweep"])
-shipped_lr = final.meta["metrics"]["lr"]
+SHIPPED_FOR = mw.dictionaries.shipped.MODEL  # the sweep was run once, for the shipped dictionaries of this model
+if MODEL != SHIPPED_FOR:
+    print(f"The sweep below was run for the dictionaries shipped with {SHIPPED_FOR}: this section describes those; "
+          f"{MODEL}'s final SAE was trained with the setting it chose (k {final.cfg.k}).")
+shipped_final = mw.load_dictionary("final", SHIPPED_FOR)
+LAST_SHIPPED = max((n for n in mw.bundled_dictionaries(SHIPPED_FOR) if re.fullmatch(r"resid\d+", n)), key=lambda n: int(n[5:]))
+shipped_last = mw.load_dictionary(LAST_SHIPPED, SHIPPED_FOR)  # resid3, the per-layer SAE it is compared with
+sweep = pd.DataFrame(shipped_final.meta["sweep"])
+shipped_lr = shipped_final.meta["metrics"]["lr"]
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
 for lr, part in sweep.groupby("lr"):
     ax[0].plot(part.k, part.loss_increase, "o-", label=f"lr {lr:g}")
-ax[0].plot([final.cfg.k], [final.meta["metrics"]["loss_increase"]], "k*", ms=12, label="shipped (full budget)")
+ax[0].plot([shipped_final.cfg.k], [shipped_final.meta["metrics"]["loss_increase"]], "k*", ms=12,
+           label="shipped (full budget)")
 ax[0].set(xscale="log", xticks=sorted(sweep.k.unique()), xticklabels=sorted(sweep.k.unique()), xlabel="k",
           ylabel="loss increase when spliced in (nats)", title="final: the sweep")
 ax[0].legend(fontsize=8)
@@ -153,7 +184,7 @@ ax[1].scatter(sweep.fvu, sweep.loss_increase, c=np.log2(sweep.k), cmap="viridis"
 for row in sweep.itertuples():
     ax[1].annotate(f"k={row.k}, lr={row.lr:g}", (row.fvu, row.loss_increase), fontsize=7, xytext=(3, 3),
                    textcoords="offset points")
-for name, sae, marker in (("final", final, "k*"), (f"resid{n_layers - 1}", last, "rs")):
+for name, sae, marker in (("final", shipped_final, "k*"), (LAST_SHIPPED, shipped_last, "rs")):
     m = sae.meta["metrics"]
     ax[1].plot(m["fvu"], m["loss_increase"], marker, ms=10, label=f"{name} shipped")
 ax[1].set(xlabel="FVU", ylabel="loss increase (nats)", title="FVU against spliced-in loss")
@@ -165,14 +196,14 @@ plt.show()
 ok = sweep[sweep.dead_fraction < 0.05]
 best = ok.loc[ok.loss_increase.idxmin()]
 mw.record("final_sweep_best_k", int(best.k))
-mw.record("final_sweep_best_is_shipped", bool(best.k == final.cfg.k and best.lr == shipped_lr))
+mw.record("final_sweep_best_is_shipped", bool(best.k == shipped_final.cfg.k and best.lr == shipped_lr))
 mw.record("final_sweep_fvu_picks_same", bool(ok.fvu.idxmin() == ok.loss_increase.idxmin()))
 mw.record("final_sweep_fvu_loss_spearman", round(float(sweep.fvu.corr(sweep.loss_increase, method="spearman")), 4))
 by_k = sweep.groupby("k").loss_increase.min()
 mw.record("final_sweep_k16_over_k32", round(float(by_k[16] / by_k[32]), 4))
 # The seed's premise, at matched k: the sweep's best k = 16 run (width 4096, half the tokens) against the
 # per-layer recipe's resid3 (width 2048, k 16, full tokens) on the same held-out rows.
-mw.record("final_k16_over_last_loss_increase", round(float(by_k[16] / last.meta["metrics"]["loss_increase"]), 4))
+mw.record("final_k16_over_last_loss_increase", round(float(by_k[16] / shipped_last.meta["metrics"]["loss_increase"]), 4))
 mw.record("final_sweep_max_dead_k8", round(float(sweep[sweep.k == 8].dead_fraction.max()), 4))
 sweep.round(4)
 
@@ -475,28 +506,34 @@ gaps = [r[f"preunembed_minus_lens_L{l}"] for l in layers]
 per_layer = "; ".join(f"resid{l}: lens {r[f'r_lens_L{l}']:.2f}, best pre-unembed reading "
                       f"{r[f'r_lens_L{l}'] + r[f'preunembed_minus_lens_L{l}']:.2f}" for l in layers)
 frozen_better = [n for n in names if r[f"kl_frozen_{n}"] < r[f"kl_recompute_{n}"]]
-mw.findings(
+found = [
     f"Logit lens: recomputing the final norm gives the lower KL to the model's output at "
     f"{len(names) - r['lens_frozen_wins']} of {len(names)} readings before the output; freezing it at the final "
     f"scale wins at {', '.join(frozen_better) or 'none'}. The recomputed lens's KL falls from "
     f"{r['kl_recompute_embed']:.2f} nats at the embeddings to {r[f'kl_recompute_block{n_layers - 2}']:.2f} after "
-    f"block {n_layers - 2}" + (", layer by layer." if r["lens_kl_falls_with_depth"] else ", though not at every layer."),
+    f"block {n_layers - 2}" + (", layer by layer." if r["lens_kl_falls_with_depth"] else ", though not at every layer.")
+    + (" The same lens through an nnsight trace " + ("on NDIF" if REMOTE else "of the Hugging Face model") + " agrees"
+       f" to {r['nnsight_lens_max_abs_diff']:.0e} nats." if r["nnsight_lens_max_abs_diff"] < 1e-4 else
+       f" Through nnsight it DISAGREES by up to {r['nnsight_lens_max_abs_diff']:.2g} nats."),
     f"The pre-unembed SAE's sweep picked k = {r['final_sweep_best_k']} "
     + ("(the shipped setting)" if r["final_sweep_best_is_shipped"] else "(not the shipped setting)")
     + f": the best k = 16 run loses {r['final_sweep_k16_over_k32']:.2f} times as much loss as the best k = 32 run, "
     f"and k = 8 leaves up to {r['final_sweep_max_dead_k8']:.0%} of latents dead. FVU and spliced loss rank the "
     f"sweep's runs alike with Spearman {r['final_sweep_fvu_loss_spearman']:.2f}, and "
     + ("FVU would have picked the same run" if r["final_sweep_fvu_picks_same"] else "FVU would have picked another run")
-    + f". Against the per-layer recipe, `final` has k {final.cfg.k} (not {last.cfg.k}), width {final.cfg.width} "
-    f"(not {last.cfg.width}) and learning rate {shipped_lr:g} (not {last.meta['metrics']['lr']:g}). Shipped, "
-    f"`final` costs {r['final_over_last_loss_increase']:.2f} times the loss increase of resid{n_layers - 1} "
-    f"({r['final_over_last_loss_increase_here']:.2f} on this notebook's rows; FVU here {r['final_fvu_here']:.3f}). "
-    "But that compares width and k as well as the site: at matched k = 16 the sweep's best run costs "
-    f"{r['final_k16_over_last_loss_increase']:.2f} times resid{n_layers - 1}'s increase"
+    + f". Against the per-layer recipe, `final` has k {shipped_final.cfg.k} (not {shipped_last.cfg.k}), width "
+    f"{shipped_final.cfg.width} (not {shipped_last.cfg.width}) and learning rate {shipped_lr:g} (not "
+    f"{shipped_last.meta['metrics']['lr']:g}). Shipped, `final` costs "
+    f"{shipped_final.meta['metrics']['loss_increase'] / shipped_last.meta['metrics']['loss_increase']:.2f} times the "
+    f"loss increase of {LAST_SHIPPED}. But that compares width and k as well as the site: at matched k = 16 the "
+    "sweep's best run costs "
+    f"{r['final_k16_over_last_loss_increase']:.2f} times {LAST_SHIPPED}'s increase"
     + (" (at twice the width and half the tokens), so an ordinary SAE recipe does not fail at this site: the seed's "
        "premise, that a per-layer SAE is poor right before the unembedding, is not reproduced here."
        if r["final_k16_over_last_loss_increase"] < 1.2 else
        ", so the site itself is harder for an ordinary recipe, as the seed's premise says."),
+    f"On {MODEL} and this notebook's held-out rows, `final` costs {r['final_over_last_loss_increase_here']:.2f} times "
+    f"the loss increase of resid{n_layers - 1} (its FVU here {r['final_fvu_here']:.3f}).",
     f"Class enrichment of the pre-unembed features' top {TOP} raised tokens averages {r['enrich_mean_features']:.2f} "
     f"against {r['enrich_mean_null_isotropic']:.2f} for isotropic random directions (margin "
     f"{r['enrich_margin_isotropic']:+.2f}); {r['enrich_share_above_isotropic95']:.1%} of features beat that null's "
@@ -559,7 +596,11 @@ mw.findings(
     + f" to the lens's correlation over the {WINDOW}-token window (per layer); letting the later MLPs react "
     f"(patterns still frozen) does far more: "
     + ", ".join(f"{r[f'r_frozen_blocks_L{l}']:.2f}" for l in layers) + " at the own position.",
-)
+]
+if not r["trained"]:  # keep what is about the shipped sweep; say nothing about an untrained model's features
+    found = [found[1], mw.untrained_finding(MODEL, model_loss, model.cfg.d_vocab,
+                                            "its logit lens, its features or their ablations")]
+mw.findings(*found)
 
 # %% [markdown]
 # ## Exercises

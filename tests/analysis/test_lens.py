@@ -196,3 +196,60 @@ def test_occurrences_and_ablation_readings(model):
 def test_view_shows_kl_per_layer(model):
     html = logit_lens_view(model, "Once upon a time")._repr_html_()
     assert html.count(">KL<") == 1 and "mean divergence" in html
+
+
+def test_a_model_with_its_layernorms_folded_reads_the_same(model):
+    """Hub models load with fold_ln (TransformerLens's LNPre: no norm weights, folded into the next ones):
+    every lens reading and path prediction must equal the unfolded model's."""
+    import copy
+
+    folded = copy.deepcopy(model)
+    folded.process_weights_(fold_ln=True, center_writing_weights=False, center_unembed=False)
+    assert folded.cfg.normalization_type == "LNPre" and not hasattr(folded.ln_final, "w")
+    tokens = _rows(model, 2)
+    stack = L._stack(model, tokens)
+    for norm in ("recompute", "frozen"):
+        torch.testing.assert_close(L.lens_logits(folded, stack, norm), L.lens_logits(model, stack, norm),
+                                   rtol=1e-4, atol=1e-4)
+    directions = torch.randn(3, model.cfg.d_model, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(L.logit_effects(folded, directions, 2.0), L.logit_effects(model, directions, 2.0),
+                               rtol=1e-4, atol=1e-4)
+    args = (tokens, torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([2, 3]), directions[:2])
+    a, b = L.path_effects(folded, *args, window=3), L.path_effects(model, *args, window=3)
+    for path in a.normalized:
+        torch.testing.assert_close(a.normalized[path], b.normalized[path], rtol=1e-3, atol=1e-4)
+
+
+def test_a_model_with_rmsnorm_is_a_clear_error(model):
+    import copy
+
+    rms = copy.deepcopy(model)
+    rms.cfg.normalization_type = "RMS"
+    with pytest.raises(ValueError, match="written for LayerNorm.*uses 'RMS'"):
+        L.logit_effects(rms, torch.ones(1, model.cfg.d_model), 1.0)
+
+
+def test_nnsight_lens_equals_the_transformerlens_lens_on_the_hugging_face_export():
+    from mi_widgets.models import load_model
+    from mi_widgets.organisms.hf_export import language_model
+
+    model, lm = load_model("stories-gelu-2l"), language_model("stories-gelu-2l")
+    tokens = _rows(model, 2)
+    torch.testing.assert_close(L.nnsight_lens_kl(lm, tokens), L.lens_kl(model, tokens)[1:], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="pos >= 2"):
+        L.nnsight_lens_kl(lm, tokens[:, :1])
+
+
+def test_nnsight_lens_on_an_unknown_layout_is_a_clear_error():
+    from nnsight import NNsight
+
+    with pytest.raises(ValueError, match="no logit lens for Sequential: its blocks are not under"):
+        L.decoder_parts(NNsight(torch.nn.Sequential(torch.nn.Linear(2, 2))))
+
+
+def test_remote_with_a_bundled_model_is_refused():
+    from mi_widgets.models import ModelLoadError
+    from mi_widgets.organisms.hf_export import language_model
+
+    with pytest.raises(ModelLoadError, match="bundled model: it exists only on this machine"):
+        language_model("stories-gelu-2l", remote=True)

@@ -7,6 +7,7 @@ findings code)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -15,27 +16,30 @@ from standins import STANDINS
 from mi_widgets.book.build import BUILD, NOTEBOOKS, execute_notebook, executed_path
 from mi_widgets.book.records import read_records
 
-# The chapters that take a TransformerLens name in MODEL so far. The others read the planted labels, the
-# bundled tokenizer or shipped dictionaries throughout (issue 19 moves them over one by one).
-ANY_MODEL = ["00_start/00_start.ipynb", "10_dictionaries/10_dictionaries.ipynb", "20_capabilities/20_capabilities.ipynb"]
+ANY_MODEL = sorted(str(p.relative_to(NOTEBOOKS)) for p in NOTEBOOKS.glob("[0-9]*/[0-9]*[0-9a-z].ipynb")
+                   if not p.stem.endswith("_learner"))
 # A chapter that compares a suite of models runs on a suite of the two stand-ins, so that its comparisons run too.
 SUITES = {"20_capabilities/20_capabilities.ipynb": list(STANDINS)}
 # Keys named after a model ("confident_share_gelu_4l"): compared with the model's name left out.
 MODEL_IN_KEY = re.compile("|".join(["attn_1l", "attn_2l", "gelu_2l", "gelu_4l"]
                                    + [re.sub(r"\W", "_", s) for s in STANDINS]))
+# Keys named after a layer ("r_lens_L2", "ablatable_fraction_resid2_w512"): a model with other layers
+# records the same quantity for its own.
+LAYER_IN_KEY = re.compile(r"(?<=_L)\d+|(?<=resid)\d+")
 
 
 def key_shapes(records: dict) -> set[str]:
-    return {MODEL_IN_KEY.sub("<model>", key) for key in records}
+    return {LAYER_IN_KEY.sub("<layer>", MODEL_IN_KEY.sub("<model>", key)) for key in records}
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("standin", STANDINS)
 @pytest.mark.parametrize("rel", ANY_MODEL)
-def test_notebook_runs_on_a_hub_model_and_records_every_key(rel, standin, hf_home, monkeypatch):
+def test_notebook_runs_on_a_hub_model_and_records_every_key(rel, standin, hf_home, dictionary_cache, monkeypatch):
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.setenv(var, "1")
     monkeypatch.setenv("HF_HOME", str(hf_home))  # the kernel papermill starts inherits it
+    monkeypatch.setenv("MI_WIDGETS_CACHE", str(dictionary_cache))  # shared by the chapters, never ~/.cache
     path = NOTEBOOKS / rel
     params = {"SMOKE": True, "STRICT": True, "MODEL": standin, **({"SUITE": SUITES[rel]} if rel in SUITES else {})}
     run = execute_notebook(path, BUILD / "executed" / f"smoke-{standin}" / rel, params)
@@ -55,3 +59,39 @@ def test_device_reaches_the_model_and_a_missing_gpu_is_one_clear_error(rel, tmp_
     run = execute_notebook(NOTEBOOKS / rel, tmp_path / "out.ipynb", {"SMOKE": True, "DEVICE": "cuda"})
     assert not run.ok
     assert "asks for a CUDA GPU, but torch sees none" in run.log and "set DEVICE = 'cpu'" in run.log
+
+
+# The chapters whose nnsight traces can run on NDIF (the README says so too).
+REMOTE_CHAPTERS = ["00_start/00_start.ipynb", "40_lens/40_lens.ipynb"]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("key", [None, "a-key"])
+@pytest.mark.parametrize("rel", REMOTE_CHAPTERS)
+def test_remote_offline_stops_the_notebook_at_once_naming_the_key_and_the_network(rel, key, hf_home, tmp_path,
+                                                                                   monkeypatch):
+    """REMOTE = True on this offline machine: the notebook stops in its first code cells, before any model
+    work, with one error that names NDIF_API_KEY (no key) or says it needs the network (a key, no route).
+    The run's timeout is short: a connection that hung would fail the test, not stall it."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    if key:
+        monkeypatch.setenv("NDIF_API_KEY", key)
+    else:
+        monkeypatch.delenv("NDIF_API_KEY", raising=False)
+    run = execute_notebook(NOTEBOOKS / rel, tmp_path / "out.ipynb", {"SMOKE": True, "REMOTE": True, "MODEL": "gpt2"},
+                           timeout=90)
+    assert not run.ok and "RemoteUnavailable" in run.log
+    assert ("NDIF_API_KEY" in run.log) if not key else ("needs the network" in run.log)
+    failed = next(c for c in json.loads(run.output.read_text())["cells"]
+                  if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
+    before = "".join(failed["source"]).split("language_model(MODEL, remote=REMOTE)")
+    assert len(before) == 2 and "load_model" not in before[0]  # it stopped there, before the model loads
+
+
+@pytest.mark.notebook
+def test_remote_with_a_bundled_model_is_refused(tmp_path):
+    run = execute_notebook(NOTEBOOKS / REMOTE_CHAPTERS[0], tmp_path / "out.ipynb", {"SMOKE": True, "REMOTE": True},
+                           timeout=90)
+    assert not run.ok and "is a bundled model: it exists only on this machine" in run.log
