@@ -8,6 +8,8 @@ not trained on, is left untouched in both interventions.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -52,11 +54,12 @@ def reconstruction_stats(sae: Dictionary, x: Float[Tensor, "n d_in"], y: Float[T
     if sae.cfg.is_transcoder and y is None:
         raise ValueError("a transcoder's FVU needs its targets y")
     target_all = x if y is None else y
-    mean = target_all.mean(0)
+    device = sae.W_dec.device  # the data stays where it is; batches move to the dictionary
+    mean = target_all.mean(0).to(device)
     err_sq = total_sq = active = 0.0
-    counts = torch.zeros(sae.cfg.width)
+    counts = torch.zeros(sae.cfg.width, device=device)
     for i in range(0, len(x), batch_size):
-        xb, tb = x[i: i + batch_size], target_all[i: i + batch_size]
+        xb, tb = x[i: i + batch_size].to(device), target_all[i: i + batch_size].to(device)
         f = sae.encode(xb)
         err_sq += (sae.decode(f, xb) - tb).pow(2).sum().item()
         total_sq += (tb - mean).pow(2).sum().item()
@@ -112,12 +115,17 @@ Reconstruct = Callable[[Float[Tensor, "batch pos d_in"]], Float[Tensor, "batch p
 """What to splice in, given the activation at the dictionary's input hook (default: ``sae`` itself)."""
 
 
+D_MODEL_WIDE = re.compile(r"(hook_resid_(pre|mid|post)|hook_normalized|hook_mlp_out|hook_attn_out)$")
+"""Hook points whose activations are ``d_model`` wide in every TransformerLens model."""
+
+
 def _splice_hooks(sae: Dictionary, mode: str, reconstruct: Reconstruct | None = None,
                   mean: Tensor | None = None) -> list:
     """Forward hooks that put ``reconstruct(x)`` (``mode="splice"``), zeros (``"zero"``) or ``mean``
     (``"mean"``, the site's mean activation) at the output hook."""
     hook_in, hook_out = sae.cfg.hook_in, sae.cfg.hook_out or sae.cfg.hook_in
     rebuild = reconstruct or sae
+    device = sae.W_dec.device  # the model's activations visit the dictionary's device and come back
     seen: dict[str, Tensor] = {}
 
     def remember(act, hook):
@@ -127,9 +135,9 @@ def _splice_hooks(sae: Dictionary, mode: str, reconstruct: Reconstruct | None = 
         if mode == "zero":
             new = torch.zeros_like(act)
         elif mode == "mean":
-            new = mean.to(act.dtype).expand_as(act).clone()
+            new = mean.to(act.device, act.dtype).expand_as(act).clone()
         else:
-            new = rebuild(seen.get("x", act))
+            new = rebuild(seen.get("x", act).to(device)).to(act.device)
         new[:, 0] = act[:, 0]  # BOS stays as it was
         return new
 
@@ -160,6 +168,10 @@ def _check_splice(model, sae: Dictionary) -> None:
     if not sae.cfg.hook_in:
         raise ValueError("this dictionary does not name its hook point (cfg.hook_in); set it to splice it in")
     check_hooks(model, [sae.cfg.hook_in] + ([sae.cfg.hook_out] if sae.cfg.hook_out else []))
+    if D_MODEL_WIDE.search(sae.cfg.hook_in) and sae.cfg.d_in != model.cfg.d_model:
+        raise ValueError(f"this dictionary reads {sae.cfg.d_in}-wide activations ({sae.cfg.hook_in} of "
+                         f"{sae.cfg.model or 'another model'}), but this model's are {model.cfg.d_model} wide: "
+                         "mw.dictionary_for(model, name) gives one that fits (shipped, or trained for this model)")
 
 
 @torch.no_grad()

@@ -139,7 +139,8 @@ def train_from_recipe(model, rec: dict, progress: bool = True) -> tuple[Dictiona
     spec = DictSpec(**{f.name: rec[f.name] for f in fields(DictSpec)})
     return fit(spec, acts, model, harvest_activations(model, hooks, held_out, progress=False), held_out,
                rec["train_tokens"], model_name=model_name(model),
-               settings={"batch_size": min(4096, len(acts[rec["hook_in"]])), "progress": progress})
+               settings={"batch_size": min(4096, len(acts[rec["hook_in"]])), "progress": progress},
+               device=model.cfg.device)  # on the model's device (a GPU when DEVICE is one)
 
 
 def dictionary_for(model, name: str, *, smoke: bool = False, cache_dir: str | Path | None = None,

@@ -126,11 +126,11 @@ def shipped_specs(n_layers: int) -> list[DictSpec]:
 
 def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens: int, seed: int | None = None,
         width: int | None = None, k: int | None = None, lr: float | None = None, model_name: str = MODEL,
-        settings: dict | None = None):
+        settings: dict | None = None, device: str = "cpu"):
     """Train one dictionary on harvested activations; returns it with its measured metrics.
 
     ``eval_tokens`` None skips the spliced-in loss; ``settings`` overrides `TrainSettings` fields
-    (after the spec's own overrides).
+    (after the spec's own overrides). The dictionary trains on ``device`` and comes back on the CPU.
     """
     from mi_widgets.dictionaries.dictionary import DictConfig, Dictionary
     from mi_widgets.dictionaries.dictionary_training import TrainSettings, train_dictionary
@@ -142,7 +142,7 @@ def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens:
                      d_out=None if y is None else y.shape[1], skip=spec.skip, hook_in=spec.hook_in,
                      hook_out=spec.hook_out, model=model_name)
     seed = spec.seed if seed is None else seed
-    sae = Dictionary(cfg, seed=seed)
+    sae = Dictionary(cfg, seed=seed).to(device)  # initialised on the CPU: the same start on any device
     train = TrainSettings(**{"tokens": tokens, "lr": lr or spec.lr, "seed": seed, **spec.settings, **(settings or {})})
     result = train_dictionary(sae, x, train, y)
     recon = reconstruction_stats(sae, eval_acts[spec.hook_in], eval_acts[spec.hook_out] if spec.hook_out else None)
@@ -150,7 +150,7 @@ def fit(spec: DictSpec, acts: dict, model, eval_acts: dict, eval_tokens, tokens:
     metrics = {**recon.as_dict(), **splice, "train_tokens": result.tokens,
                "train_seconds": round(result.seconds, 1), "tokens_per_second": round(result.tokens_per_second),
                "lr": train.lr}
-    return sae, metrics
+    return sae.cpu(), metrics
 
 
 def card_text(name: str, sae, metrics: dict, note: str = "") -> str:

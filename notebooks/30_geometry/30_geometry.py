@@ -210,16 +210,21 @@ mw.record("ablatable_live_rises_with_width", bool((family.ablatable_live.diff().
 pc_over_axis = pc_table.ablatable_live - pc_table.axis_ablatable_live
 mw.record("pc_minus_axis_ablatable_live_min", round(float(pc_over_axis.min()), 4))
 mw.record("pc_minus_axis_ablatable_live_max", round(float(pc_over_axis.max()), 4))
-mw.record("tail_share_over_null_min", round(float((pc_table.tail_share / pc_table.null_tail_share).min()), 4))
-mw.record("tail_share_over_null_max", round(float((pc_table.tail_share / pc_table.null_tail_share).max()), 4))
+tail_ratio = (pc_table.tail_share / pc_table.null_tail_share).replace([np.inf, -np.inf], np.nan).dropna()
+# None: no SAE has a droppable tail to compare (an untrained model's can have none).
+mw.record("tail_share_over_null_min", round(float(tail_ratio.min()), 4) if len(tail_ratio) else None)
+mw.record("tail_share_over_null_max", round(float(tail_ratio.max()), 4) if len(tail_ratio) else None)
 mw.record("ablatable_fraction_min", round(float(pc_table.ablatable_fraction.min()), 4))
 mw.record("ablatable_fraction_max", round(float(pc_table.ablatable_fraction.max()), 4))
 
 
 def rank_corr_p(a, b):
-    """Spearman correlation of two columns and its permutation p-value (two-sided)."""
+    """Spearman correlation of two columns and its permutation p-value (two-sided); None, None when a column
+    is constant (an untrained model's SAEs can all share one value) and no correlation is defined."""
     a, b = pc_table[a].to_numpy(), pc_table[b].to_numpy()
     rho = stats.rank_correlation(a, b)
+    if not np.isfinite(rho):
+        return None, None
     _, p = stats.permutation_p_value(lambda o: abs(stats.rank_correlation(a, b[o])), len(a), N_PERM, SEED)
     return round(rho, 4), round(p, 4)
 
@@ -241,7 +246,8 @@ mw.record("rho_ablatable_loss_recovered_p", p_lr)
 mw.record("rho_participation_fvu", rho_pr)
 mw.record("rho_participation_fvu_p", p_pr)
 # The hypothesis predicts more droppable components for worse SAEs: higher FVU, lower loss recovered.
-mw.record("spectrum_metric_supported", bool(rho_fvu > 0 and p_fvu < SPECTRUM_ALPHA and rho_lr < 0 and p_lr < SPECTRUM_ALPHA))
+mw.record("spectrum_metric_supported", None not in (rho_fvu, rho_lr)
+          and bool(rho_fvu > 0 and p_fvu < SPECTRUM_ALPHA and rho_lr < 0 and p_lr < SPECTRUM_ALPHA))
 
 # %% [markdown]
 # ## 2. Ordered concepts: number words, digits, days, months
@@ -795,7 +801,9 @@ def ordered_verdict(name, key):
     return head + shape
 
 
-found = [
+# An untrained model's codes, words and blocks get no finding (and some of its statistics are undefined).
+found = [mw.untrained_finding(MODEL, model_loss, model.cfg.d_vocab, "its geometry, its words or its latents")] \
+    if not r["trained"] else [
     f"PCA of SAE codes: within a loss budget of {LOSS_RISE:.0%} of each SAE's own loss gap, "
     f"{r['ablatable_fraction_min']:.1%} to {r['ablatable_fraction_max']:.1%} of the principal components "
     f"can be dropped across the {r['n_pca_saes']} SAEs. Counting live latents only, on `{r['width_family_hook']}` "
@@ -898,8 +906,6 @@ found = [
     "both follow where latents fire, so their agreement is partly built in, and every head that counts as an "
     "induction head here sits in the same layer.",
 ]
-if not r["trained"]:  # an untrained model's codes, words and blocks get no finding
-    found = [mw.untrained_finding(MODEL, model_loss, model.cfg.d_vocab, "its geometry, its words or its latents")]
 mw.findings(*found)
 
 # %% [markdown]

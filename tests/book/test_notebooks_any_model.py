@@ -7,6 +7,7 @@ findings code)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 
@@ -25,7 +26,7 @@ MODEL_IN_KEY = re.compile("|".join(["attn_1l", "attn_2l", "gelu_2l", "gelu_4l"]
                                    + [re.sub(r"\W", "_", s) for s in STANDINS]))
 # Keys named after a layer ("r_lens_L2", "ablatable_fraction_resid2_w512"): a model with other layers
 # records the same quantity for its own.
-LAYER_IN_KEY = re.compile(r"(?<=_L)\d+|(?<=resid)\d+")
+LAYER_IN_KEY = re.compile(r"(?<=_L)\d+|(?<=resid)\d+|(?<=block)\d+")
 
 
 def key_shapes(records: dict) -> set[str]:
@@ -51,12 +52,25 @@ def test_notebook_runs_on_a_hub_model_and_records_every_key(rel, standin, hf_hom
     assert not missing, f"{rel} on {standin} did not record {missing}"
 
 
+def test_every_chapter_passes_device_to_every_model_it_loads():
+    """DEVICE (default "cpu") is a parameter of every chapter, and every load_model call there receives it."""
+    for rel in ANY_MODEL:
+        source = (NOTEBOOKS / rel).with_suffix(".py").read_text()
+        assert re.search(r'^DEVICE = "cpu"', source, re.M), f"{rel} has no DEVICE parameter"
+        calls = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call)
+                 and getattr(node.func, "attr", getattr(node.func, "id", None)) == "load_model"]
+        assert calls, rel
+        for call in calls:
+            device = {k.arg: k.value for k in call.keywords}.get("device")
+            assert isinstance(device, ast.Name) and device.id == "DEVICE", \
+                f"{rel} line {call.lineno}: load_model without device=DEVICE"
+
+
 @pytest.mark.notebook
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU: DEVICE='cuda' would run")
-@pytest.mark.parametrize("rel", ANY_MODEL)
-def test_device_reaches_the_model_and_a_missing_gpu_is_one_clear_error(rel, tmp_path):
+def test_a_missing_gpu_stops_a_chapter_at_once_with_one_clear_error(tmp_path):
     """DEVICE goes to load_model: "cuda" on a machine without one stops the notebook at once, saying why."""
-    run = execute_notebook(NOTEBOOKS / rel, tmp_path / "out.ipynb", {"SMOKE": True, "DEVICE": "cuda"})
+    run = execute_notebook(NOTEBOOKS / ANY_MODEL[-1], tmp_path / "out.ipynb", {"SMOKE": True, "DEVICE": "cuda"})
     assert not run.ok
     assert "asks for a CUDA GPU, but torch sees none" in run.log and "set DEVICE = 'cpu'" in run.log
 
@@ -66,8 +80,7 @@ REMOTE_CHAPTERS = ["00_start/00_start.ipynb", "40_lens/40_lens.ipynb"]
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("key", [None, "a-key"])
-@pytest.mark.parametrize("rel", REMOTE_CHAPTERS)
+@pytest.mark.parametrize(("rel", "key"), [(REMOTE_CHAPTERS[0], None), (REMOTE_CHAPTERS[1], "a-key")])
 def test_remote_offline_stops_the_notebook_at_once_naming_the_key_and_the_network(rel, key, hf_home, tmp_path,
                                                                                    monkeypatch):
     """REMOTE = True on this offline machine: the notebook stops in its first code cells, before any model
@@ -88,10 +101,3 @@ def test_remote_offline_stops_the_notebook_at_once_naming_the_key_and_the_networ
                   if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
     before = "".join(failed["source"]).split("language_model(MODEL, remote=REMOTE)")
     assert len(before) == 2 and "load_model" not in before[0]  # it stopped there, before the model loads
-
-
-@pytest.mark.notebook
-def test_remote_with_a_bundled_model_is_refused(tmp_path):
-    run = execute_notebook(NOTEBOOKS / REMOTE_CHAPTERS[0], tmp_path / "out.ipynb", {"SMOKE": True, "REMOTE": True},
-                           timeout=90)
-    assert not run.ok and "is a bundled model: it exists only on this machine" in run.log

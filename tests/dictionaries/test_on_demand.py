@@ -56,3 +56,28 @@ def test_recipes_that_do_not_fit_the_model_are_clear_errors(tiny_model, tmp_path
     attn_only = make_tiny_model(tmp_path / "attn", attn_only=True)
     with pytest.raises(ValueError, match="no hook point 'blocks.0.ln2.hook_normalized'"):
         dictionary_for(attn_only, "mlp0-tc", smoke=True, cache_dir=tmp_path)
+
+
+def test_a_shipped_dictionary_on_a_model_of_another_width_is_a_clear_error(tiny_model, tiny_tokens):
+    """stories-gelu-4l's resid1 reads 128 dimensions; the tiny model has 32: say so, and what to use instead."""
+    from mi_widgets.dictionaries.metrics import splice_stats
+    from mi_widgets.dictionaries.shipped import load_dictionary
+
+    with pytest.raises(ValueError, match="reads 128-wide activations .* this model's are 32 wide: mw.dictionary_for"):
+        splice_stats(tiny_model, load_dictionary("resid1"), tiny_tokens[:, :8])
+
+
+def test_dictionaries_on_demand_train_on_the_model_s_device(tiny_model, tmp_path, monkeypatch):
+    """DEVICE reaches dictionary training: the recipe trains where the model is (a GPU when DEVICE is one)."""
+    import mi_widgets.dictionaries.on_demand as on_demand
+
+    seen = {}
+    real_fit = on_demand.fit
+
+    def fit(*args, **kwargs):
+        seen["device"] = kwargs["device"]
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(on_demand, "fit", fit)
+    sae = dictionary_for(tiny_model, "resid0", smoke=True, cache_dir=tmp_path, progress=False)
+    assert seen["device"] == tiny_model.cfg.device and sae.W_dec.device.type == "cpu"
