@@ -6,8 +6,9 @@ TransformerLens's real ``from_pretrained`` path with the hub switched off.
 
 Made at test time (``tests/conftest.py``), never committed. The weights are random: a notebook run on a
 stand-in checks that the code path works, not what the model can do. The tokenizer is a byte-level BPE
-trained on the book's generated stories and padded with unused entries to GPT-2's 50,257 ids, with
-``<|endoftext|>`` at 50,256 as in GPT-2; it is not GPT-2's own merges (those would need the hub).
+trained on the book's generated stories and padded with unused entries to the model's vocabulary, with
+``<|endoftext|>`` last (50,256 for TinyStories-1M, as in GPT-2); it is not GPT-2's own merges (those would
+need the hub).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-VOCAB = 50_257
+VOCAB = 50_257  # GPT-2's vocabulary, which TinyStories-1M uses
+SHRUNK_VOCAB = 4_096  # the shrunk GPT-2's: every logit, lens and token-class step scales with it
 EOS = "<|endoftext|>"
 COMMIT = "0" * 40  # the snapshot's name in the cache; any 40 hex digits
 
@@ -32,16 +34,18 @@ def _configs() -> dict:
             attention_types=[[["global", "local"], 4]], window_size=256, intermediate_size=None,
             activation_function="gelu_new", resid_dropout=0.0, embed_dropout=0.0, attention_dropout=0.0,
             bos_token_id=VOCAB - 1, eos_token_id=VOCAB - 1, architectures=["GPTNeoForCausalLM"]),
-        # GPT-2's architecture under the name "gpt2", shrunk (2 layers of width 128, 4 heads, context 256) so
-        # that every notebook runs in smoke mode in seconds; gpt2-small itself (124M parameters) would not.
-        "gpt2": GPT2Config(vocab_size=VOCAB, n_positions=256, n_ctx=256, n_embd=128, n_layer=2, n_head=4,
+        # GPT-2's architecture under the name "gpt2", shrunk (2 layers of width 128, 4 heads, context 256, a
+        # 4,096-token vocabulary) so that every notebook runs in smoke mode in seconds; gpt2-small itself
+        # (124M parameters) would not. The full vocabulary is exercised by the TinyStories-1M stand-in.
+        "gpt2": GPT2Config(vocab_size=SHRUNK_VOCAB, n_positions=256, n_ctx=256, n_embd=128, n_layer=2, n_head=4,
                            activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                           bos_token_id=VOCAB - 1, eos_token_id=VOCAB - 1, architectures=["GPT2LMHeadModel"]),
+                           bos_token_id=SHRUNK_VOCAB - 1, eos_token_id=SHRUNK_VOCAB - 1,
+                           architectures=["GPT2LMHeadModel"]),
     }
 
 
-def _tokenizer():
-    """A byte-level BPE with GPT-2's vocabulary size, trained on generated stories (a fixed seed)."""
+def _tokenizer(size: int):
+    """A byte-level BPE of ``size`` ids, trained on generated stories (a fixed seed), EOS last."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -55,9 +59,9 @@ def _tokenizer():
     state = json.loads(trained.to_str())["model"]
     vocab = dict(state["vocab"])
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
-    for i in range(len(vocab), VOCAB - 1):  # ids no merge produces: the vocabulary reaches GPT-2's size
+    for i in range(len(vocab), size - 1):  # ids no merge produces: the vocabulary reaches the model's size
         vocab[f"<unused{i}>"] = i
-    vocab[EOS] = VOCAB - 1
+    vocab[EOS] = size - 1
     bpe = Tokenizer(models.BPE(vocab=vocab, merges=merges))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
@@ -72,7 +76,6 @@ def make_hf_home(root: Path, seed: int = 0) -> Path:
     from transformers import AutoModelForCausalLM
 
     root = Path(root)
-    tokenizer = _tokenizer()
     for repo, config in _configs().items():
         folder = root / "hub" / ("models--" + repo.replace("/", "--"))
         snapshot = folder / "snapshots" / COMMIT
@@ -82,7 +85,7 @@ def make_hf_home(root: Path, seed: int = 0) -> Path:
         model = AutoModelForCausalLM.from_config(config)
         snapshot.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(snapshot, safe_serialization=True)
-        tokenizer.save_pretrained(snapshot)
+        _tokenizer(config.vocab_size).save_pretrained(snapshot)
         (folder / "refs").mkdir(exist_ok=True)
         (folder / "refs" / "main").write_text(COMMIT)
     return root

@@ -37,7 +37,7 @@ from mi_widgets.organisms.corpus import row_length
 
 SHIPPED_D_MODEL = 128
 """``d_model`` of the model the shipped widths were chosen for; a recipe's width scales from it."""
-SMOKE_HARVEST_TOKENS, SMOKE_TRAIN_TOKENS = 8_192, 40_000
+SMOKE_HARVEST_TOKENS, SMOKE_TRAIN_TOKENS = 4_096, 20_000
 EVAL_ROWS, SMOKE_EVAL_ROWS = 8, 2
 """Held-out rows of ``n_ctx`` tokens behind a trained dictionary's metrics, its spliced-in loss included."""
 RECIPE_FORMAT = 2

@@ -12,7 +12,7 @@
 # **Question.** A sparse autoencoder (SAE) rewrites each activation as a few active latents. Apollo
 # Research's list of project ideas ("Understanding the geometry of SAE features") asks what shape the resulting
 # feature space has, in four ways, and this notebook asks each of them of our 4-layer model and its
-# shipped SAEs:
+# shipped SAEs (another `MODEL` gets the same SAEs trained on its activations the first time, `mw.dictionary_for`):
 #
 # 1. **The PCA spectrum of the latent codes.** If many principal components of the codes can be
 #    removed without hurting the model, many latents are linear combinations of others. Is the number
@@ -95,7 +95,7 @@ val_rows = story_rows(model.tokenizer, EVAL_ROWS, row_length(model), seed=SEED +
 acts = mw.harvest_activations(model, hooks, rows)
 val_acts = mw.harvest_activations(model, hooks, val_rows, progress=False)
 # A model no better than chance (random weights, say) gets no finding stated about it below.
-model_loss = float(model(val_rows, return_type="loss"))
+model_loss = float(model(val_rows, return_type="loss").detach())
 mw.record("trained", is_trained(model_loss, model.cfg.d_vocab))
 print(f"{len(hooks)} hooks, {acts[hooks[0]].shape[0]:,} tokens to fit on, {val_acts[hooks[0]].shape[0]:,} held out")
 

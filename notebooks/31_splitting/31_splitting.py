@@ -293,7 +293,8 @@ repeats.round(2)
 # ## Part 2: the shipped SAEs of three widths
 #
 # Three TopK SAEs (k = 16) read `blocks.2.hook_resid_post` of the 4-layer model, with 512, 2048 and
-# 4096 latents. We encode held-out stories with each. Dead latents need care: the table measures the
+# 4096 latents (for another `MODEL`, `mw.dictionary_for` trains them at its middle layer, widths scaled with
+# its `d_model`, the first time). We encode held-out stories with each. Dead latents need care: the table measures the
 # share of each SAE's latents that never fire on our tokens. A latent that fires fewer than 10 times on these
 # tokens is left out of the matching: it is neither a parent nor a child.
 
@@ -310,7 +311,7 @@ twin = mw.dictionary_for(model, SEED_TWIN, smoke=SMOKE)
 rows = story_rows(model.tokenizer, EVAL_ROWS, row_length(model), seed=SEED + 10, split="val")
 x = mw.harvest_activations(model, [hook], rows)[hook]
 # A model no better than chance (random weights, say) gets no finding stated about its SAEs below.
-model_loss = float(model(rows[:4], return_type="loss"))
+model_loss = float(model(rows[:4], return_type="loss").detach())
 mw.record("trained", is_trained(model_loss, model.cfg.d_vocab))
 index = {name: FeatureIndex(sae, x, rows) for name, sae in saes.items()}
 counts = {name: (ix.densities() * ix.n_tokens).round().long() for name, ix in index.items()}

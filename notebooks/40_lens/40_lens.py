@@ -20,7 +20,8 @@
 #
 # We work on the 4-layer model and its shipped [dictionaries](../glossary.md#g-dictionary): `resid0` to `resid2` (residual stream after
 # blocks 0 to 2) and `final`, an SAE on the normalised residual right before the unembedding
-# (`ln_final.hook_normalized`). The steps:
+# (`ln_final.hook_normalized`). For another `MODEL` (a TransformerLens name), `mw.dictionary_for` trains the
+# same dictionaries on its activations the first time and caches them. The steps:
 #
 # 1. the logit lens per layer, with the final norm either recomputed or frozen, and which reads better;
 # 2. why the pre-unembed SAE was trained with other hyperparameters than the per-layer ones;
@@ -83,7 +84,7 @@ hooks = [sae.cfg.hook_in for sae in early.values()] + [last.cfg.hook_in, lens.FI
 acts = mw.harvest_activations(model, hooks, rows)
 final_scale = float(acts["ln_final.hook_scale"].mean())  # the final norm's typical scale, frozen for directions
 # A model no better than chance (random weights, say) gets no finding stated about its features below.
-model_loss = float(model(rows[:KL_ROWS], return_type="loss"))
+model_loss = float(model(rows[:KL_ROWS], return_type="loss").detach())
 mw.record("trained", is_trained(model_loss, model.cfg.d_vocab))
 print(f"{rows.numel():,} held-out tokens; mean final-norm scale {final_scale:.2f}")
 
