@@ -43,24 +43,28 @@ def load_in_subprocess(hf_home: Path, *names: str) -> dict:
     return json.loads(run.stdout.split("RESULT", 1)[1])
 
 
-def test_hub_names_load_from_the_local_cache_through_from_pretrained(hf_home):
-    got = load_in_subprocess(hf_home, "tiny-stories-1M", "gpt2")
-    neo, gpt2 = got["tiny-stories-1M"], got["gpt2"]
+@pytest.fixture(scope="module")
+def loaded(hf_home) -> dict:
+    """The two stand-ins and two names the cache lacks, loaded in one fresh interpreter."""
+    return load_in_subprocess(hf_home, "tiny-stories-1M", "gpt2", "gpt2-medium", "no-such-model")
+
+
+def test_hub_names_load_from_the_local_cache_through_from_pretrained(loaded):
+    neo, gpt2 = loaded["tiny-stories-1M"], loaded["gpt2"]
     # TinyStories-1M's published shape: 8 layers of width 64, 16 heads, global and local attention alternating.
     assert (neo["n_layers"], neo["d_model"], neo["n_heads"], neo["d_vocab"]) == (8, 64, 16, 50_257), neo
     assert neo["attn_types"] == ["global", "local"] * 4 and neo["architecture"] == "GPTNeoForCausalLM"
     assert gpt2["architecture"] == "GPT2LMHeadModel" and gpt2["d_vocab"] == 4_096  # shrunk, as its config says
     assert not neo["bundled"] and not gpt2["bundled"], "a hub name must not be served by the bundled loader"
     assert neo["tokens"][0] == "<|endoftext|>" and "".join(neo["tokens"][1:]) == "Once upon a time"
-    # nnsight's LanguageModel reads the same cache: its logit lens (Hugging Face modules, norms unfolded)
+    # nnsight's model reads the same cache: its logit lens (Hugging Face modules, norms unfolded)
     # equals TransformerLens's (norms folded into the weights) on both architectures.
     assert neo["lens_gap"] < 1e-4 and gpt2["lens_gap"] < 1e-4, (neo["lens_gap"], gpt2["lens_gap"])
 
 
-def test_a_hub_name_missing_from_the_cache_is_a_clear_error(hf_home):
-    got = load_in_subprocess(hf_home, "gpt2-medium", "no-such-model")
-    assert "not in the local Hugging Face cache" in got["gpt2-medium"]["error"]
-    assert "unknown model 'no-such-model'" in got["no-such-model"]["error"]
+def test_a_hub_name_missing_from_the_cache_is_a_clear_error(loaded):
+    assert "not in the local Hugging Face cache" in loaded["gpt2-medium"]["error"]
+    assert "unknown model 'no-such-model'" in loaded["no-such-model"]["error"]
 
 
 def test_the_device_is_honoured_and_a_missing_gpu_is_one_clear_error():
