@@ -42,7 +42,7 @@ from mi_widgets import exercises
 from mi_widgets.analysis import lens
 from mi_widgets.attribution import direct_logit_attribution
 from mi_widgets.heads import induction_report, previous_token_scores
-from mi_widgets.logprobs import token_losses
+from mi_widgets.logprobs import is_trained, token_losses
 from mi_widgets.organisms.hf_export import language_model
 from mi_widgets.organisms.stories import generate_stories
 from mi_widgets.patching import patch_activation
@@ -110,7 +110,7 @@ losses = torch.cat(token_losses(model, stories))  # long stories are scored in w
 validation_loss = losses.mean().item()
 uniform = torch.log(torch.tensor(float(cfg.d_vocab))).item()
 mw.record("validation_loss", validation_loss)
-mw.record("loss_beats_uniform", validation_loss < uniform / 2)
+mw.record("loss_beats_uniform", is_trained(validation_loss, cfg.d_vocab))  # under half of uniform
 print(f"{validation_loss:.3f} nats per token over {len(losses)} tokens; "
       f"uniform guess {uniform:.3f}")
 
