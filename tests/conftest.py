@@ -1,19 +1,37 @@
 """Shared fixtures: a tiny bundled model made on the fly, and a guard that keeps tests off the network. The
-solution and learner notebooks are written from their sources first."""
+solution and learner notebooks are written from their sources first; the notebook runs the selected tests
+ask for start, two at a time, as soon as the tests are collected (tests/notebook_runs.py)."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from pathlib import Path
 
 import pytest
 import torch
+
+from notebook_runs import POOL
 
 from mi_widgets.book.build import NOTEBOOKS
 from mi_widgets.book.sources import write_notebooks
 
 LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
 write_notebooks(NOTEBOOKS)  # the notebooks the tests execute are generated from their text sources
+
+
+def pytest_collection_finish(session):
+    """Queue the notebook runs of the selected tests (after -k and -m), in test order."""
+    runs = []
+    for item in session.items:
+        planner = getattr(getattr(item, "function", None), "notebook_runs", None)
+        if planner:
+            runs += planner(getattr(getattr(item, "callspec", None), "params", {}))
+    POOL.plan(runs)
+
+
+def pytest_sessionfinish():
+    POOL.close()
 
 
 def _is_local(host) -> bool:
@@ -94,14 +112,12 @@ def tiny_tokens():
 
 
 @pytest.fixture(scope="session")
-def hf_home(tmp_path_factory):
+def hf_home() -> Path:
     """A Hugging Face cache holding the hub-model stand-ins (tests/standins.py), made once per session."""
-    from standins import make_hf_home
-
-    return make_hf_home(tmp_path_factory.mktemp("hf-home"))
+    return Path(POOL.standin_env()["HF_HOME"])
 
 
 @pytest.fixture(scope="session")
-def dictionary_cache(tmp_path_factory):
+def dictionary_cache() -> Path:
     """A dictionary cache (``MI_WIDGETS_CACHE``) for the session: chapters on one stand-in share what they train."""
-    return tmp_path_factory.mktemp("mi-widgets-cache")
+    return Path(POOL.standin_env()["MI_WIDGETS_CACHE"])

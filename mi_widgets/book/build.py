@@ -88,14 +88,16 @@ def kernel_name() -> str:
     return KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "python3"
 
 
-def execute_notebook(src: Path, dst: Path, parameters: dict, timeout: float = 1800) -> NotebookRun:
-    """Execute ``src`` with papermill into ``dst`` (working directory: the notebook's folder).
+def execute_notebook(src: Path, dst: Path, parameters: dict, timeout: float = 1800,
+                     env: dict[str, str] | None = None) -> NotebookRun:
+    """Execute ``src`` with papermill into ``dst`` (working directory: the notebook's folder); the kernel
+    gets ``env`` as its environment (default: this process's).
 
     The executed copy keeps only the final state of each text progress bar (`final_bar_states`)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-c", _RUNNER, str(src), str(dst), json.dumps(parameters), kernel_name(), str(src.parent)]
     start = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
     seconds = time.perf_counter() - start
     peak_kb = next((int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("MI_PEAK_KB")), 0)
     if dst.exists():

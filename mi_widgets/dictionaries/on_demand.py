@@ -19,6 +19,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import tempfile
 import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -112,18 +114,42 @@ def cache_folder(model, name: str, rec: dict, root: Path | None = None) -> Path:
     return (root or cache_root()) / "dictionaries" / safe / f"{name}-{key}"
 
 
+def _checksum_ok(folder: Path) -> bool:
+    """Whether ``folder`` holds a whole entry: weights that match the checksum written after them."""
+    try:
+        check = json.loads((folder / "checksum.json").read_text())["sha256"]
+        return check == file_sha256(folder / "dictionary.safetensors")
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def _read_entry(folder: Path) -> Dictionary | None:
     """The cached dictionary, or None if there is none; a damaged entry is reported and ignored."""
-    check, weights = folder / "checksum.json", folder / "dictionary.safetensors"
-    if not check.exists():
+    if not (folder / "checksum.json").exists():
         return None
     try:
-        if json.loads(check.read_text())["sha256"] != file_sha256(weights):
+        if not _checksum_ok(folder):
             raise ValueError("the weights do not match their checksum")
         return Dictionary.load(folder)
     except Exception as e:  # a truncated, edited or half-written entry: never use it
         warnings.warn(f"the cached dictionary in {folder} is damaged ({e}); training it again", stacklevel=3)
         return None
+
+
+def _write_entry(folder: Path, sae: Dictionary, extra: dict) -> None:
+    """Save ``sae`` as the cache entry ``folder``, all at once: written beside it, then renamed into place, so
+    that a notebook reading the cache meanwhile (another kernel) never sees half an entry. If another
+    kernel finished the same entry first, its copy stays (the recipe and the weights are the same)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    sae.save(staging, extra=extra)
+    (staging / "checksum.json").write_text(json.dumps({"sha256": file_sha256(staging / "dictionary.safetensors")}))
+    if folder.exists() and not _checksum_ok(folder):
+        shutil.rmtree(folder)  # the damaged entry this one replaces
+    try:
+        staging.rename(folder)
+    except OSError:  # the other kernel's entry is in place
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def train_from_recipe(model, rec: dict, progress: bool = True) -> tuple[Dictionary, dict]:
@@ -178,8 +204,7 @@ def dictionary_for(model, name: str, *, smoke: bool = False, cache_dir: str | Pa
           f"({rec['harvest_tokens']:,} tokens harvested, {rec['train_tokens']:,} trained on, width {rec['width']}); "
           f"it is cached in {folder}")
     sae, metrics = train_from_recipe(model, rec, progress)
-    sae.save(folder, extra={"metrics": metrics, "recipe": rec})
-    (folder / "checksum.json").write_text(json.dumps({"sha256": file_sha256(folder / "dictionary.safetensors")}))
+    _write_entry(folder, sae, {"metrics": metrics, "recipe": rec})
     sae = Dictionary.load(folder)
     sae.meta["on_demand"] = {"trained_now": True, "recipe": rec, "folder": str(folder)}
     return sae

@@ -9,8 +9,9 @@ import re
 
 import pytest
 from expectations import EXPECTATIONS
+from notebook_runs import POOL, learner_run, plans_runs, smoke_run
 
-from mi_widgets.book.build import BUILD, NOTEBOOKS, execute_notebook, executed_path, notebook_paths, write_run_table
+from mi_widgets.book.build import BUILD, NOTEBOOKS, executed_path, notebook_paths, write_run_table
 from mi_widgets.book.records import read_records
 from mi_widgets.book.sources import learner_path
 from mi_widgets.exercises.core import NOT_ATTEMPTED
@@ -53,9 +54,10 @@ def test_notebook_is_stored_clean(path):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
+@plans_runs(lambda params: [smoke_run(params["path"])])
 def test_notebook_runs_and_holds_its_claims(path, run_table):
     rel = str(path.relative_to(NOTEBOOKS))
-    run = execute_notebook(path, executed_path(path, "smoke"), {"SMOKE": True, "STRICT": True})
+    run = POOL.result(smoke_run(path))
     run_table.append((path, run))
     assert run.ok, f"{rel} failed under papermill:\n{run.log}"
     found = read_records(str(run.output))
@@ -94,9 +96,10 @@ def test_learner_notebooks_hold_no_solution_code():
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
-def test_learner_notebook_runs_with_every_check_not_attempted(path, tmp_path):
+@plans_runs(lambda params: [learner_run(params["path"])])
+def test_learner_notebook_runs_with_every_check_not_attempted(path):
     learner = learner_path(path)
-    run = execute_notebook(learner, tmp_path / learner.name, {"SMOKE": True})
+    run = POOL.result(learner_run(path))
     assert run.ok, f"{learner.name} failed under papermill:\n{run.log}"
     verdicts = [line for line in _stream_lines(run.output) if VERDICT.match(line)]
     assert len(verdicts) >= 4 and all(NOT_ATTEMPTED in v for v in verdicts), (learner.name, verdicts)

@@ -12,9 +12,10 @@ import json
 import re
 
 import pytest
+from notebook_runs import POOL, Run, plans_runs, smoke_run
 from standins import STANDINS
 
-from mi_widgets.book.build import BUILD, NOTEBOOKS, execute_notebook, executed_path
+from mi_widgets.book.build import BUILD, NOTEBOOKS, execute_notebook
 from mi_widgets.book.records import read_records
 
 ANY_MODEL = sorted(str(p.relative_to(NOTEBOOKS)) for p in NOTEBOOKS.glob("[0-9]*/[0-9]*[0-9a-z].ipynb")
@@ -33,22 +34,23 @@ def key_shapes(records: dict) -> set[str]:
     return {LAYER_IN_KEY.sub("<layer>", MODEL_IN_KEY.sub("<model>", key)) for key in records}
 
 
+def standin_run(rel: str, standin: str) -> Run:
+    """The chapter in smoke mode on a stand-in; the kernel gets the stand-ins' HF_HOME and the session's
+    dictionary cache (shared by the chapters, never ~/.cache)."""
+    params = {"SMOKE": True, "STRICT": True, "MODEL": standin, **({"SUITE": SUITES[rel]} if rel in SUITES else {})}
+    return Run(NOTEBOOKS / rel, BUILD / "executed" / f"smoke-{standin}" / rel, json.dumps(params), standins=True)
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("standin", STANDINS)
 @pytest.mark.parametrize("rel", ANY_MODEL)
-def test_notebook_runs_on_a_hub_model_and_records_every_key(rel, standin, hf_home, dictionary_cache, monkeypatch):
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        monkeypatch.setenv(var, "1")
-    monkeypatch.setenv("HF_HOME", str(hf_home))  # the kernel papermill starts inherits it
-    monkeypatch.setenv("MI_WIDGETS_CACHE", str(dictionary_cache))  # shared by the chapters, never ~/.cache
-    path = NOTEBOOKS / rel
-    params = {"SMOKE": True, "STRICT": True, "MODEL": standin, **({"SUITE": SUITES[rel]} if rel in SUITES else {})}
-    run = execute_notebook(path, BUILD / "executed" / f"smoke-{standin}" / rel, params)
+@plans_runs(lambda params: [standin_run(params["rel"], params["standin"])])
+def test_notebook_runs_on_a_hub_model_and_records_every_key(rel, standin):
+    run = POOL.result(standin_run(rel, standin))
     assert run.ok, f"{rel} on {standin} failed under papermill:\n{run.log}"
-    bundled_run = executed_path(path, "smoke")
-    if not bundled_run.exists():  # run alone: make the bundled-model run to compare with
-        assert execute_notebook(path, bundled_run, {"SMOKE": True, "STRICT": True}).ok
-    missing = sorted(key_shapes(read_records(str(bundled_run))) - key_shapes(read_records(str(run.output))))
+    bundled_run = smoke_run(NOTEBOOKS / rel)
+    POOL.ensure(bundled_run)  # the bundled-model run to compare with (made here when this test runs alone)
+    missing = sorted(key_shapes(read_records(str(bundled_run.dst))) - key_shapes(read_records(str(run.output))))
     assert not missing, f"{rel} on {standin} did not record {missing}"
 
 

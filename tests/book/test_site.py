@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from notebook_runs import POOL, smoke_run
 
-from mi_widgets.book.build import build_site, execute_notebook, executed_path, notebook_paths
+from mi_widgets.book.build import build_site, notebook_paths
 from mi_widgets.organisms.stories import Label, Story
 from mi_widgets.widgets import attention_view, story_view
 
@@ -39,10 +40,7 @@ def _chromium_or_skip() -> str:
 def site() -> Path:
     """index.html of the site built from the smoke-executed notebooks (executing any that are missing)."""
     for src in notebook_paths():
-        out = executed_path(src, "smoke")
-        if not out.exists() or out.stat().st_mtime < src.with_suffix(".py").stat().st_mtime:
-            run = execute_notebook(src, out, {"SMOKE": True, "STRICT": True})
-            assert run.ok, run.log
+        POOL.ensure(smoke_run(src))
     return build_site("smoke")
 
 

@@ -4,6 +4,7 @@ reused, retrains a damaged entry, and never serves a dictionary to a model with 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -40,6 +41,8 @@ def test_trained_once_then_reused_damage_retrains_and_new_weights_miss(tiny_mode
     repaired = dictionary_for(tiny_model, "resid1", smoke=True, cache_dir=tmp_path, progress=False)
     assert repaired.meta["on_demand"]["trained_now"] and any("damaged" in str(w.message) for w in recwarn)
     torch.testing.assert_close(repaired.W_dec, first.W_dec)  # the same recipe and seed: the same dictionary
+    assert not dictionary_for(tiny_model, "resid1", smoke=True, cache_dir=tmp_path, progress=False
+                              ).meta["on_demand"]["trained_now"]  # the repaired entry replaced the damaged one
     # Other weights under the same name: another cache entry.
     changed = copy.deepcopy(tiny_model)
     with torch.no_grad():
@@ -81,3 +84,20 @@ def test_dictionaries_on_demand_train_on_the_model_s_device(tiny_model, tmp_path
     monkeypatch.setattr(on_demand, "fit", fit)
     sae = dictionary_for(tiny_model, "resid0", smoke=True, cache_dir=tmp_path, progress=False)
     assert seen["device"] == tiny_model.cfg.device and sae.W_dec.device.type == "cpu"
+
+
+def test_a_second_kernel_finishing_the_same_entry_leaves_the_first_whole(tiny_model, tmp_path):
+    """Two notebooks that train the same entry at once: the one that finishes second keeps the first's copy,
+    and no staging folder is left beside it (entries are renamed into place whole)."""
+    from mi_widgets.dictionaries.on_demand import _write_entry
+
+    first = dictionary_for(tiny_model, "resid1", smoke=True, cache_dir=tmp_path, progress=False)
+    folder = Path(first.meta["on_demand"]["folder"])
+    late = copy.deepcopy(first)
+    with torch.no_grad():
+        late.W_dec.mul_(2)
+    _write_entry(folder, late, {"metrics": {}, "recipe": first.meta["on_demand"]["recipe"]})
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+    again = dictionary_for(tiny_model, "resid1", smoke=True, cache_dir=tmp_path, progress=False)
+    assert not again.meta["on_demand"]["trained_now"]
+    torch.testing.assert_close(again.W_dec, first.W_dec)
