@@ -40,6 +40,9 @@ class TrainSettings:
     """Adam's learning rate."""
     l1_coeff: float = 5.0
     """ReLU kind only: weight of the L1 penalty (on latents scaled by decoder norms, which are 1)."""
+    penalty_power: float = 1.0
+    """ReLU kind only: the penalty is the sum of each latent's activation to this power p (1: L1; p < 1, an Lp
+    "norm", costs many small activations more than a few large ones)."""
     aux_k: int = 256
     """Latents used by the auxiliary loss that revives dead latents (TopK only; 0 turns it off)."""
     aux_coeff: float = 1 / 32
@@ -123,6 +126,8 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
         if y is None or len(y) != len(x):
             raise ValueError("a transcoder needs targets y with one row per input row")
         sae._check(y, cfg.target_dim, "training target")
+    if settings.penalty_power <= 0:
+        raise ValueError(f"penalty_power must be positive (1 is L1), got {settings.penalty_power}")
     if len(x) < settings.batch_size:
         raise ValueError(f"need at least batch_size={settings.batch_size} rows, got {len(x)}")
     gen = torch.Generator().manual_seed(settings.seed)
@@ -169,7 +174,8 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
             f = sae.encode(xb)
             recon = sae.decode(f, xb) * sae.scale_out
             loss_mse = (recon - target).pow(2).sum(-1).mean()
-            aux = f.sum(-1).mean()
+            # p < 1: clamped so that a latent at zero gets no (infinite) gradient from the penalty.
+            aux = (f if settings.penalty_power == 1 else f.clamp_min(1e-6).pow(settings.penalty_power)).sum(-1).mean()
             loss = loss_mse + settings.l1_coeff * aux / cfg.d_in
             err = recon - target
             fired = (f > 0).any(0)
