@@ -77,3 +77,15 @@ def test_the_example_detector_needs_an_indented_block():
     assert has_example("Do a thing.\n\n    x = f(1)\n    x.shape   # [3]")
     assert not has_example("Do a thing.\n\nArgs:\n    x: a number.")
     assert not has_example("Do a thing.\n\n    only_one_line()")
+
+
+def test_every_chapter_method_module_is_on_the_api_page():
+    """A module of mi_widgets.analysis holds a chapter's method: the API reference page must show it."""
+    from mi_widgets.book.build import NOTEBOOKS
+
+    page = (NOTEBOOKS / "api.md").read_text()
+    modules = [info.name for info in pkgutil.iter_modules(importlib.import_module("mi_widgets.analysis").__path__,
+                                                          "mi_widgets.analysis.")]
+    assert modules, "mi_widgets.analysis has no modules: has the package layout changed?"
+    missing = [m for m in modules if f".. automodule:: {m}\n" not in page]
+    assert not missing, f"notebooks/api.md does not show {missing}"

@@ -35,12 +35,12 @@ class ToyModel(nn.Module):
     """The ReLU output model x' = ReLU(WᵀW x + b), one instance per row of ``probability``.
 
     Args:
-        n_features, d_hidden: the features (inputs) and the hidden dimensions they must share.
-        probability: [instance] or [instance, feature]: the chance that a feature is non-zero in a row.
-        importance: [feature] or [instance, feature]: the weight of each feature's error in the loss.
-        correlation: "independent", or features in consecutive sets of ``set_size`` that are always
-            active together ("correlated") or never together ("anticorrelated"); each feature is active with
-            its own probability either way.
+        - ``n_features``, ``d_hidden``: the features (the inputs) and the hidden dimensions they must share.
+        - ``probability``: [instance] or [instance, feature], the chance that a feature is non-zero in a row.
+        - ``importance``: [feature] or [instance, feature], the weight of each feature's error in the loss.
+        - ``correlation``: "independent", or features in consecutive sets of ``set_size`` that are always
+          active together ("correlated") or never together ("anticorrelated"); each feature is active with
+          its own probability either way.
     """
 
     def __init__(self, n_features: int, d_hidden: int, probability: Tensor, importance: Tensor | None = None,
@@ -73,6 +73,7 @@ class ToyModel(nn.Module):
         return torch.einsum("bif,ihf->bih", x, self.W)
 
     def forward(self, x: Float[Tensor, "batch inst feat"]) -> Float[Tensor, "batch inst feat"]:
+        """The reconstruction x' = ReLU(WᵀW x + b) of every instance."""
         return torch.relu(torch.einsum("bih,ihf->bif", self.hidden(x), self.W) + self.b)
 
     def sample(self, batch: int, generator: torch.Generator | None = None) -> Float[Tensor, "batch inst feat"]:
