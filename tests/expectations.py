@@ -558,4 +558,64 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_least("recovery_at_32_mean", 0.6, smoke=0.1),
         at_least("recovery_widest_mean", 0.9, smoke=0.6),
     ],
+    "41_patching/41_patching.ipynb": [
+        is_true("trained"),
+        # The data: the 4-layer model puts the right name ahead on every seen template in both role orders (at least
+        # 3.5 logits; smoke 4.9), and ABC prompts leave no answer (|logit diff| at most 0.8; smoke 1.3). Broken by a
+        # model that lost IOI in one order, or a corruption that still repeats a name.
+        at_least("clean_ld_seen_min", 1.0),
+        at_most("abc_ld_max_abs", 1.5),
+        # Before layer 0 the clean/ABC difference is only at the three name positions: patching them restores 0.85
+        # together. Broken if the corruption changed other tokens or the names did not matter. On the way to END the
+        # answer passes through the word before it (0.87 restored there before layer 2): broken by a model that
+        # moves the names straight to END, as GPT-2's name movers do.
+        at_least("resid_names_layer0", 0.5),
+        at_least("resid_end1_max", 0.5),
+        # TransformerLens hooks and nnsight give the same head-patching scores (the issue's bar, 1e-5; measured 0).
+        at_most("nnsight_max_abs_diff", 1e-5),
+        # The circuit: 13 of 16 heads move the score by 0.05 or more; it holds the movers. Broken by a threshold that
+        # takes every head (16) or almost none, or movers outside the circuit.
+        Claim("circuit_size", 4, 15),
+        is_true("circuit_contains_movers"),
+        # Kept alone (the other heads mean-ablated) on fresh names, it keeps all of the model's logit difference
+        # (1.00, worst template 0.96; smoke 1.01); random sets of as many heads keep 0.61 (smoke 0.62), so the
+        # test can tell a circuit from any 13 heads. Broken by a circuit missing a needed head, or by a baseline
+        # that does as well.
+        Claim("faithfulness_seen_mean", 0.8, 1.2),
+        at_least("faithfulness_seen_min", 0.7),
+        at_most("faithfulness_random_mean", 0.85),
+        # On the held-out templates the model is wrong in at least one role order (0 of 3 right in both), and the
+        # circuit reproduces that behaviour too: 1.09-1.19 of the model's logit difference (smoke, template 9: 1.26).
+        # Broken if the held-out behaviour came from heads outside the circuit.
+        Claim("faithfulness_heldout_mean", 0.7, 1.5),
+        is_true("top_heads_beat_random"),
+        # Completeness: removing one head hurts the circuit and the model alike (largest gap 0.01; smoke 0.03).
+        # Minimality: every circuit head costs at least 0.07 when removed. Broken by a head outside the circuit that
+        # compensates, or a circuit head that does nothing once the others are there.
+        at_most("incompleteness_max", 0.1),
+        at_least("minimality_min_cost", 0.02),
+        # Path patching: nothing reaches the movers through their queries (at most 0.0015; smoke 0.0), while the
+        # same test finds paths through keys and values (0.08; smoke 0.25): a negative result with its power.
+        # Broken by an S-inhibition path into the queries (GPT-2's), or by a test that finds no path at all.
+        at_most("path_via_query_max", 0.05),
+        at_least("path_via_key_value_max", 0.05),
+        # Roles, where the circuit differs from GPT-2's: four heads attend from END to both names alike (per prompt
+        # they pick a name by its position), none prefers the indirect object, and the full run's movers attend to the
+        # word before END, not the IO (0.0006). In smoke a layer-1 head is a mover and attends to both names (0.5
+        # each). Broken by a GPT-2-like name mover, which attends from END to the IO.
+        at_least("heads_attending_both_names", 2),
+        at_most("heads_attending_io", 1),
+        at_most("movers_end_to_io_max", 0.2, smoke=0.6),
+        at_least("duplicate_or_induction_heads", 1),
+        at_least("heads_end1_reading_s2", 1),
+        # Attribution against activation patching: head outputs, MLPs and the residual stream agree (correlation
+        # 0.999-1.000; smoke 0.99-1.00); queries or keys agree worst (0.38 and 0.53; smoke 0.64 and 0.37), where an
+        # attention pattern's softmax bends the response. Broken by a wrong gradient (the linear parts would
+        # disagree) or an approximation as good for queries and keys as for the rest.
+        at_least("attribution_corr_head_output", 0.95),
+        at_least("attribution_corr_residual_stream", 0.95),
+        at_least("attribution_corr_MLP_output", 0.95),
+        is_true("attribution_worst_is_query_or_key"),
+        at_most("attribution_error_max", 0.25),
+    ],
 }

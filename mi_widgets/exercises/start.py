@@ -8,7 +8,7 @@ import torch
 
 from mi_widgets.exercises.core import Case, Exercise, register
 from mi_widgets.models import load_model
-from mi_widgets.patching import patch_activation
+from mi_widgets.patching import patch
 
 PROMPTS = ["Once upon a time, there was a little fox named Tobi. One day, Tobi",
            "Mia had a red ball. She gave the ball to"]
@@ -60,7 +60,7 @@ def _patch_cases():
 
 
 register(Exercise(
-    "start.patch_position", patch_activation, _patch_cases,
+    "start.patch_position", patch, _patch_cases,
     mistakes=[(lambda model, clean, corrupt, hook_name, pos: model(corrupt),
                "these are the corrupt run's own logits: the hook changed nothing (does it write into `act` "
                "at `pos` and return it?)"),

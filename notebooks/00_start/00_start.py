@@ -45,7 +45,7 @@ from mi_widgets.heads import induction_report, previous_token_scores
 from mi_widgets.logprobs import is_trained, token_losses
 from mi_widgets.organisms.hf_export import language_model
 from mi_widgets.organisms.stories import generate_stories
-from mi_widgets.patching import patch_activation
+from mi_widgets.patching import patch
 from mi_widgets.widgets import attention_view
 from mi_widgets.widgets.figures import attention_heatmap, attribution_bars, head_heatmap, residual_stream_diagram
 
@@ -225,7 +225,7 @@ plt.show()
 # A knockout says a component matters; *[activation patching](../glossary.md#g-activation-patching)* asks what it carries. Run a **corrupt** prompt,
 # put in one activation from a **clean** prompt (one hook point, one position), and see how far the output
 # moves back towards the clean answer. Here the two prompts differ in one name, which the story then repeats,
-# so the right next name differs (the prompts of the section above); `mi_widgets.patching.patch_activation` patches the residual stream after block 0 at one position
+# so the right next name differs (the prompts of the section above); `mi_widgets.patching.patch` patches the residual stream after block 0 at one position
 # at a time, and the score is the share of the clean-minus-corrupt logit difference that the patch restores
 # (1: as if the whole prompt were clean, 0: no effect). Only the positions where the prompts differ, and the
 # ones after them that can read them, can matter.
@@ -238,7 +238,7 @@ lily, tom = model.to_single_token(" Lily"), model.to_single_token(" Tom")
 diff = lambda lg: (lg[0, -1, lily] - lg[0, -1, tom]).item()  # noqa: E731
 clean_diff, corrupt_diff = diff(model(clean)), diff(model(corrupt))
 hook_name = "blocks.0.hook_resid_post"
-restored = [(diff(patch_activation(model, clean, corrupt, hook_name, p)) - corrupt_diff) / (clean_diff - corrupt_diff)
+restored = [(diff(patch(model, clean, corrupt, hook_name, p)) - corrupt_diff) / (clean_diff - corrupt_diff)
             for p in range(clean.shape[1])]
 best_pos = max(range(len(restored)), key=lambda p: abs(restored[p]))
 mw.record("patch_logit_diff_clean", clean_diff)

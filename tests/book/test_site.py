@@ -154,7 +154,7 @@ def test_start_here_leads_and_the_reference_pages_are_there(site, browser):
     page.close()
     api = (site.parent / "api.html").read_text(encoding="utf-8")
     for name in ("mi_widgets.activations.harvest_activations", "mi_widgets.models.load_model",
-                 "mi_widgets.dictionaries.dictionary.Dictionary", "mi_widgets.patching.patch_activation"):
+                 "mi_widgets.dictionaries.dictionary.Dictionary", "mi_widgets.patching.patch"):
         assert f'id="{name}"' in api, f"the API reference lacks {name}"
     assert api.count('class="highlight') >= 5, "docstring examples should render as code blocks"
     glossary = (site.parent / "glossary.html").read_text(encoding="utf-8")
