@@ -311,20 +311,20 @@ def attention(query: str, key: str) -> torch.Tensor:
     return total / len(discovery)
 
 
-evidence = {"S2 -> S1": attention("S2", "S1"), "S2 -> S1+1": attention("S2", "S1+1"),
-            "S1+1 -> S1": attention("S1+1", "S1"), "END -> IO": attention("END", "IO"),
-            "END -> S1": attention("END", "S1"), "END -> END-1": attention("END", "END-1"),
-            "END-1 -> S2": attention("END-1", "S2")}
+evidence = {"S2→S1": attention("S2", "S1"), "S2→S1+1": attention("S2", "S1+1"),
+            "S1+1→S1": attention("S1+1", "S1"), "END→IO": attention("END", "IO"),
+            "END→S1": attention("END", "S1"), "END→END-1": attention("END", "END-1"),
+            "END-1→S2": attention("END-1", "S2")}
 query_path = {h: float(through.xs(("q", h), level=["via", "sender"]).sum()) if len(through) and h in
               through.index.get_level_values("sender") else 0.0 for h in map(head_name, HEADS)}
 induction = induction_report(model, seq_len=20, n_seqs=8 if SMOKE else 20, seed=SEED).scores
 roles = []
 for lh in HEADS:
-    earned = [role for role, key in (("duplicate-token", "S2 -> S1"), ("induction", "S2 -> S1+1"),
-                                     ("previous-token", "S1+1 -> S1")) if evidence[key][lh] >= ATTENTION_THRESHOLD]
-    names_seen = float(evidence["END -> IO"][lh] + evidence["END -> S1"][lh])
+    earned = [role for role, key in (("duplicate-token", "S2→S1"), ("induction", "S2→S1+1"),
+                                     ("previous-token", "S1+1→S1")) if evidence[key][lh] >= ATTENTION_THRESHOLD]
+    names_seen = float(evidence["END→IO"][lh] + evidence["END→S1"][lh])
     if names_seen >= ATTENTION_THRESHOLD:
-        prefers_io = float(evidence["END -> IO"][lh] - evidence["END -> S1"][lh]) >= ATTENTION_THRESHOLD
+        prefers_io = float(evidence["END→IO"][lh] - evidence["END→S1"][lh]) >= ATTENTION_THRESHOLD
         earned.append("attends to the IO" if prefers_io else "attends to both names")
     if direct[lh] >= MOVER_THRESHOLD:
         earned.append("mover")
@@ -337,11 +337,12 @@ roles = pd.DataFrame(roles).set_index("head")
 both_names = roles.roles.str.contains("attends to both names")
 mw.record("heads_attending_both_names", int(both_names.sum()))
 mw.record("heads_attending_io", int(roles.roles.str.contains("attends to the IO").sum()))
-mw.record("movers_end_to_io_max", float(roles.loc[[head_name(lh) for lh in movers], "END -> IO"].max()) if movers else 0.0)
-mw.record("movers_end_to_end1_max", float(roles.loc[[head_name(lh) for lh in movers], "END -> END-1"].max()) if movers else 0.0)
+mw.record("movers_end_to_io_max", float(roles.loc[[head_name(lh) for lh in movers], "END→IO"].max()) if movers else 0.0)
+mw.record("movers_end_to_end1_max", float(roles.loc[[head_name(lh) for lh in movers], "END→END-1"].max()) if movers else 0.0)
 mw.record("duplicate_or_induction_heads", int(roles.roles.str.contains("duplicate-token|induction").sum()))
-mw.record("heads_end1_reading_s2", int((roles["END-1 -> S2"] >= ATTENTION_THRESHOLD).sum()))
-roles.round(2)
+mw.record("heads_end1_reading_s2", int((roles["END-1→S2"] >= ATTENTION_THRESHOLD).sum()))
+display(roles[["in circuit", "denoise", "direct drop", "induction score", "roles"]].round(2))
+roles[list(evidence)].round(2)  # mean attention between named positions
 
 # %% [markdown]
 # ## 5. Attribution patching against activation patching
