@@ -89,11 +89,17 @@ def _check_positions(positions: torch.Tensor, target: torch.Tensor) -> None:
         raise ValueError(f"positions must lie in 0..{target.shape[1] - 1}, the prompts' positions")
 
 
-def _cache(model, source: Source, names: Sequence[str]) -> ActivationCache:
+def _cache(model, source: Source, names: Sequence[str], target: torch.Tensor) -> ActivationCache:
     if isinstance(source, ActivationCache):
         missing = [n for n in names if n not in source.cache_dict]
         if missing:
             raise ValueError(f"the source cache lacks {missing}; run run_with_cache with these hooks")
+        # [batch, pos, ...] for every hook but the attention patterns and scores ([batch, head, query, key])
+        wrong = [n for n in names if source[n].shape[0] != target.shape[0] or (
+            not n.endswith(("hook_pattern", "hook_attn_scores")) and source[n].shape[1] != target.shape[1])]
+        if wrong:
+            raise ValueError(f"the source cache's {wrong[0]} is {tuple(source[wrong[0]].shape)}: it must start with the "
+                             f"target's [batch, pos] = {tuple(target.shape)}")
         return source
     with torch.no_grad():
         return model.run_with_cache(source, names_filter=lambda name: name in set(names))[1]
@@ -130,7 +136,7 @@ def patch(model, source: Source, target: Int[torch.Tensor, "batch pos"], hook_na
         raise ValueError(f"pos {pos} is outside the prompt's {target.shape[1]} positions")
     if isinstance(pos, torch.Tensor):
         _check_positions(pos[:, None], target)
-    cache = _cache(model, source, [hook_name])
+    cache = _cache(model, source, [hook_name], target)
     with torch.no_grad():
         return model.run_with_hooks(target, fwd_hooks=[patch_hook(hook_name, cache[hook_name], pos, head)])
 
@@ -163,7 +169,7 @@ def patch_scan(model, source: Source, target: Int[torch.Tensor, "batch pos"], me
             _check_hook(model, name, head)
     if positions is not None:
         _check_positions(positions, target)
-    cache = _cache(model, source, hook_names)
+    cache = _cache(model, source, hook_names, target)
     columns = _columns(positions)
     out = torch.zeros(len(hook_names), len(columns), len(heads))
     jobs = [(i, j, k) for i in range(len(hook_names)) for j in range(len(columns)) for k in range(len(heads))]
@@ -190,7 +196,7 @@ def attribution_patch(model, source: Source, target: Int[torch.Tensor, "batch po
         _check_hook(model, name, 0 if per_head else None)
     if positions is not None:
         _check_positions(positions, target)
-    src = _cache(model, source, hook_names)
+    src = _cache(model, source, hook_names, target)
     acts: dict[str, torch.Tensor] = {}
 
     def keep(act, hook):
@@ -246,7 +252,7 @@ def path_patch(model, source: Source, target: Int[torch.Tensor, "batch pos"], me
             raise ValueError(f"receiver {receiver[0]!r}: every hook_z is frozen on the way; take the head's "
                              "input (hook_q, hook_k or hook_v) or a residual stream hook")
     z_names = [f"blocks.{layer}.attn.hook_z" for layer in range(model.cfg.n_layers)]
-    src = _cache(model, source, [sender[0]])
+    src = _cache(model, source, [sender[0]], target)
     with torch.no_grad():
         _, tgt = model.run_with_cache(target, names_filter=lambda name: name in set(z_names))
 

@@ -103,3 +103,13 @@ def test_bad_patching_input_gets_a_clear_error(model):
         patch(model, clean[:0], corrupt[:0], "blocks.0.hook_resid_pre")
     with pytest.raises(ValueError, match="are equal"):
         logit_diff_metric(torch.tensor([1]), torch.tensor([2]), 0.5, 0.5)
+
+
+def test_a_source_cache_of_other_prompts_is_refused(model):
+    clean, corrupt, metric = _pair(model)
+    _, cache = model.run_with_cache(clean[:2])
+    with pytest.raises(ValueError, match="must start with the target"):
+        patch(model, cache, corrupt, "blocks.0.hook_resid_pre")
+    with pytest.raises(ValueError, match="lacks"):
+        patch_scan(model, model.run_with_cache(clean, names_filter="blocks.0.hook_resid_pre")[1], corrupt, metric,
+                   ["blocks.1.hook_resid_pre"])

@@ -389,15 +389,21 @@ mw.record("attribution_corr_min", float(agreement.correlation.min()))
 mw.record("attribution_worst_kind", agreement.correlation.idxmin())
 mw.record("attribution_error_max", float(agreement["largest error"].max()))
 mw.record("attribution_worst_is_query_or_key", agreement.correlation.idxmin() in ("head query", "head key"))
+qk = moved[moved.kind.isin(["head query", "head key"])]
+mw.record("attribution_qk_error_layer", int(qk.layer.iloc[qk.error.abs().argmax()]) if len(qk) else -1)
 agreement.round(3)
 
 # %%
-fig, axes = plt.subplots(1, len(component_hooks), figsize=(16, 2.6), sharex=True, sharey=True)
-for ax, (kind, g) in zip(axes, pairs.groupby("kind", sort=False)):
-    ax.scatter(g.activation, g.attribution, s=8, c=g.layer, cmap="viridis", vmin=0, vmax=n_layers - 1)
-    ax.plot([-1, 1.2], [-1, 1.2], color="#999", lw=0.8)
-    ax.set(title=kind, xlabel="activation patching")
-axes[0].set_ylabel("attribution patching")
+# Each panel on its own scale: queries and keys move the score little, and their misfit shows only up close.
+fig, axes = plt.subplots(2, 4, figsize=(12, 5.6))
+for ax, (kind, g) in zip(axes.flat, moved.groupby("kind", sort=False)):
+    points = ax.scatter(g.activation, g.attribution, s=8, c=g.layer, cmap="viridis", vmin=0, vmax=n_layers - 1)
+    low, high = min(g.activation.min(), g.attribution.min()), max(g.activation.max(), g.attribution.max())
+    ax.plot([low, high], [low, high], color="#999", lw=0.8)
+    ax.set(title=f"{kind} (r = {g.activation.corr(g.attribution):.2f})", xlabel="activation patching",
+           ylabel="attribution patching")
+axes.flat[-1].axis("off")
+fig.colorbar(points, ax=axes.flat[-1], label="layer", fraction=0.5)
 plt.tight_layout()
 plt.show()
 
@@ -515,7 +521,8 @@ else:
         f"through keys and values {r['path_via_key_value_max']:.2f}.",
         f"Attribution patching tracks activation patching with correlation {r['attribution_corr_min']:.2f} for the "
         f"worst component type ({r['attribution_worst_kind']}) and {r['attribution_corr_head_output']:.2f} for head "
-        f"outputs; its largest error on any component is {r['attribution_error_max']:.3f} of the clean logit difference.",
+        f"outputs; its largest error on any component is {r['attribution_error_max']:.3f} of the clean logit difference. "
+        f"For queries and keys the largest misses are in layer {r['attribution_qk_error_layer']}.",
         f"Faithfulness: the circuit alone keeps {r['faithfulness_seen_mean']:.0%} of the model's logit difference on "
         f"fresh names of the seen templates (worst family {r['faithfulness_seen_min']:.0%}); a random set of as many "
         f"heads keeps {r['faithfulness_random_mean']:.0%}. (Wang et al.'s circuit, 26 of GPT-2's 144 heads, keeps 87%; "
