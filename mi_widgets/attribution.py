@@ -114,24 +114,39 @@ def direct_logit_attribution(model, tokens: str | Int[torch.Tensor, "1 pos"], an
     if not -tokens.shape[1] <= pos < tokens.shape[1]:
         raise ValueError(f"pos {pos} is outside the prompt's {tokens.shape[1]} positions")
     direction = model.W_U[:, _token_id(model, answer)].clone()
-    bias = model.b_U[_token_id(model, answer)].item()
+    bias = model.b_U[_token_id(model, answer)].clone()
     if wrong is not None:
         direction -= model.W_U[:, _token_id(model, wrong)]
-        bias -= model.b_U[_token_id(model, wrong)].item()
+        bias = bias - model.b_U[_token_id(model, wrong)]
     logits, cache = model.run_with_cache(tokens)
     names, parts = component_outputs(model, cache, pos)
-    ln = model.ln_final
-    if model.cfg.normalization_type in ("LN", "LNPre"):
-        parts = parts - parts.mean(-1, keepdim=True)  # LayerNorm centres the sum, so it centres each term
-        parts = parts / cache["ln_final.hook_scale"][0, pos]
-    elif model.cfg.normalization_type in ("RMS", "RMSPre"):
-        parts = parts / cache["ln_final.hook_scale"][0, pos]
-    weight = getattr(ln, "w", None)
-    if weight is not None:
-        parts = parts * weight
-    if getattr(ln, "b", None) is not None:
-        bias += (ln.b @ direction).item()
+    bias += final_ln_bias(model) @ direction
     logit = logits[0, pos, _token_id(model, answer)]
     if wrong is not None:
         logit = logit - logits[0, pos, _token_id(model, wrong)]
-    return Attribution(names, (parts @ direction).tolist(), bias, logit.item())
+    return Attribution(names, (through_final_ln(model, cache, parts, pos) @ direction).tolist(), float(bias),
+                       logit.item())
+
+
+def through_final_ln(model, cache, parts: Float[torch.Tensor, "n d_model"], pos: int,
+                     batch: int = 0) -> Float[torch.Tensor, "n d_model"]:
+    """Residual-stream terms at ``pos`` as the unembedding reads them: the final LayerNorm with its scale frozen.
+
+    LayerNorm centres the sum of the terms, so it centres each one; its scale (from ``cache``, the run the
+    terms came from) divides them all alike, and its weight multiplies them. What it adds on its own, its
+    bias, is `final_ln_bias`. So ``through_final_ln(...).sum(0) + final_ln_bias(model)`` is what the
+    unembedding reads at ``pos``.
+    """
+    if model.cfg.normalization_type in ("LN", "LNPre"):
+        parts = parts - parts.mean(-1, keepdim=True)
+    if model.cfg.normalization_type in ("LN", "LNPre", "RMS", "RMSPre"):
+        parts = parts / cache["ln_final.hook_scale"][batch, pos]
+    weight = getattr(model.ln_final, "w", None)
+    return parts * weight if weight is not None else parts
+
+
+def final_ln_bias(model) -> Float[torch.Tensor, "d_model"]:
+    """The final LayerNorm's bias (zeros where it has none): the one term of the unembedding's input that no
+    component writes."""
+    bias = getattr(getattr(model, "ln_final", None), "b", None)
+    return bias.detach() if bias is not None else torch.zeros(model.cfg.d_model, device=model.W_U.device)

@@ -99,3 +99,30 @@ def previous_token_scores(model, tokens: Int[torch.Tensor, "batch pos"]) -> Floa
     _, cache = model.run_with_cache(tokens, names_filter=lambda name: name in names)
     return torch.stack([previous_token_pattern_scores(cache[f"blocks.{layer}.attn.hook_pattern"])
                         for layer in range(model.cfg.n_layers)]).cpu()
+
+
+@torch.no_grad()
+def attention_to(model, rows: Sequence[Int[torch.Tensor, "pos"]],
+                 picks: Sequence[tuple[int, int, int]]) -> Float[torch.Tensor, "n_layers n_heads"]:
+    """Each head's mean attention weight from ``dest`` to ``src`` over ``picks`` of ``(row, dest, src)``.
+
+    The evidence that a head reads a given earlier position: for instance, from the token before a repeated name
+    to the name's earlier copy. Rows are run one at a time (they may differ in length).
+
+        attention_to(model, rows, [(0, 41, 17), (2, 90, 33)])   # [n_layers, n_heads]
+    """
+    if not picks:
+        raise ValueError("no (row, dest, src) picks to average over")
+    by_row: dict[int, list[tuple[int, int]]] = {}
+    for row, dest, src in picks:
+        if not 0 <= src <= dest < len(rows[row]):
+            raise ValueError(f"pick {(row, dest, src)} needs 0 <= src <= dest < {len(rows[row])} (the row's length)")
+        by_row.setdefault(row, []).append((dest, src))
+    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+    total = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for row, pairs in by_row.items():
+        _, cache = model.run_with_cache(torch.as_tensor(rows[row])[None].to(model.cfg.device),
+                                        names_filter=lambda name: name in names)
+        dest, src = (torch.tensor(x) for x in zip(*pairs))
+        total += torch.stack([cache[name][0][:, dest, src].sum(-1).cpu() for name in names])
+    return total / len(picks)

@@ -65,3 +65,19 @@ def test_repeated_tokens_from_a_pool(model):
     assert set(tokens[:, 1:].unique().tolist()) <= {5, 6, 7}
     with pytest.raises(ValueError, match="at least two"):
         repeated_random_tokens(model, seq_len=10, pool=[model.tokenizer.bos_token_id])
+
+
+def test_attention_to_averages_the_picked_pattern_entries(model):
+    from mi_widgets.heads import attention_to
+    rows = [torch.tensor([0, 5, 6, 7, 8]), torch.tensor([0, 9, 9])]
+    got = attention_to(model, rows, [(0, 3, 1), (0, 4, 4), (1, 2, 1)])
+    _, first = model.run_with_cache(rows[0][None])
+    _, second = model.run_with_cache(rows[1][None])
+    name, h = f"blocks.{model.cfg.n_layers - 1}.attn.hook_pattern", model.cfg.n_heads - 1
+    want = (first[name][0, h, 3, 1] + first[name][0, h, 4, 4] + second[name][0, h, 2, 1]) / 3
+    assert got.shape == (model.cfg.n_layers, model.cfg.n_heads)
+    assert float(got[-1, h]) == pytest.approx(float(want), abs=1e-6)
+    with pytest.raises(ValueError, match="picks"):
+        attention_to(model, rows, [])
+    with pytest.raises(ValueError, match="src <= dest"):
+        attention_to(model, rows, [(0, 1, 3)])

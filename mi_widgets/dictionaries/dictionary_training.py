@@ -110,6 +110,7 @@ def resample_dead(sae: Dictionary, opt: torch.optim.Optimizer, dead: Bool[Tensor
     return latents
 
 
+@torch.enable_grad()  # a notebook may have turned gradients off (torch.set_grad_enabled(False)); training needs them
 def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: TrainSettings,
                      y: Float[Tensor, "n d_out"] | None = None) -> TrainResult:
     """Train ``sae`` in place on inputs ``x`` (and targets ``y`` for a transcoder) with Adam.

@@ -34,6 +34,18 @@ def test_same_seed_same_dictionary():
     assert torch.equal(runs[0], runs[1])
 
 
+def test_training_works_with_gradients_turned_off():
+    """Notebooks turn gradients off for their analysis; a dictionary trained there (dictionary_for on a hub
+    model) must still train, and the caller's setting must come back unchanged."""
+    x = SparseFeatureData(d=16, n_features=64, active=2, seed=3).sample(5000)
+    sae = Dictionary(DictConfig(d_in=16, width=64, k=3), seed=4)
+    before = sae.W_dec.detach().clone()
+    with torch.no_grad():
+        train_dictionary(sae, x, TrainSettings(tokens=20_000, batch_size=500, progress=False, seed=5))
+        assert not torch.is_grad_enabled()
+    assert not torch.equal(before, sae.W_dec.detach())
+
+
 def test_relu_sae_trains_and_is_sparse():
     data = SparseFeatureData(d=16, n_features=64, active=2, seed=1)
     x = data.sample(20_000)
