@@ -126,3 +126,93 @@ def attention_to(model, rows: Sequence[Int[torch.Tensor, "pos"]],
         dest, src = (torch.tensor(x) for x in zip(*pairs))
         total += torch.stack([cache[name][0][:, dest, src].sum(-1).cpu() for name in names])
     return total / len(picks)
+
+
+# ---------------------------------------------------------------- the head wiki's detectors
+
+
+def detector_masks(tokens: Int[torch.Tensor, "batch pos"], window: int = 4) -> dict[str, torch.Tensor]:
+    """For each detector, which (query, key) pairs it looks for: a bool mask [batch, q, k] per name.
+
+    ``previous token``: the key right before the query. ``duplicate token``: an earlier copy of the query's
+    token. ``induction``: the token right after an earlier copy of the query's token (as TransformerLens's
+    detector defines it, so the query itself when the token repeats back to back). ``BOS``: position 0, for
+    queries after it. ``local``: the ``window`` keys before the query (not the query itself).
+    """
+    if tokens.ndim != 2 or tokens.shape[1] < 2:
+        raise ValueError(f"tokens must be [batch, pos] with pos >= 2, got shape {tuple(tokens.shape)}")
+    n = tokens.shape[1]
+    q, k = torch.arange(n)[:, None], torch.arange(n)[None, :]
+    duplicate = (tokens[:, :, None] == tokens[:, None, :]) & (k < q)
+    induction = torch.zeros_like(duplicate)
+    induction[:, :, 1:] = duplicate[:, :, :-1]
+    bos = ((k == 0) & (q > 0)).expand_as(duplicate)
+    return {"previous token": ((k == q - 1)).expand_as(duplicate), "duplicate token": duplicate,
+            "induction": induction & (k <= q), "BOS": bos, "local": ((k < q) & (k >= q - window)).expand_as(duplicate)}
+
+
+def pattern_scores(pattern: Float[torch.Tensor, "batch heads pos pos"], mask: torch.Tensor) -> Float[torch.Tensor, "heads"]:
+    """Each head's mean attention mass on the keys of ``mask`` [batch, q, k], over the queries that have any.
+
+    TransformerLens's `detect_head` (its "mul" measure) averages over every query instead, so its score is this
+    one times the share of queries the mask applies to.
+    """
+    applies = mask.any(-1)  # [batch, q]
+    if not applies.any():
+        return torch.full((pattern.shape[1],), float("nan"))
+    mass = (pattern * mask[:, None].to(pattern.dtype)).sum(-1)  # [batch, heads, q]
+    return (mass * applies[:, None]).sum((0, 2)) / applies.sum()
+
+
+@torch.no_grad()
+def detector_scores(model, tokens: Int[torch.Tensor, "batch pos"]) -> dict[str, Float[torch.Tensor, "n_layers n_heads"]]:
+    """Every detector of `detector_masks` for every head, on ``tokens``, plus ``copying`` (`ov_copying_scores`).
+
+    A detector with no query to apply to (no repeated token, say) scores NaN.
+    """
+    masks = detector_masks(tokens.cpu())
+    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+    _, cache = model.run_with_cache(tokens.to(model.cfg.device), names_filter=lambda name: name in names)
+    out = {key: torch.stack([pattern_scores(cache[name].cpu(), mask) for name in names]) for key, mask in masks.items()}
+    out["copying"] = ov_copying_scores(model)
+    return out
+
+
+@torch.no_grad()
+def ov_copying_scores(model) -> Float[torch.Tensor, "n_layers n_heads"]:
+    """How much each head's full OV circuit ``W_E W_V W_O W_U`` copies: sum(eigenvalues) / sum(|eigenvalues|).
+
+    1 for a head whose OV circuit raises the logit of the token it attends to and only that, -1 for one that
+    suppresses it (Elhage et al. 2021). The nonzero eigenvalues of the [d_vocab, d_vocab] circuit are those of
+    the [d_head, d_head] matrix ``W_O W_U W_E W_V``, which is what is computed. LayerNorm is left out.
+    """
+    out = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    unembed_embed = (model.W_U @ model.W_E).float()  # [d_model, d_model]
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            small = model.W_O[layer, head].float() @ unembed_embed @ model.W_V[layer, head].float()
+            eig = torch.linalg.eigvals(small)
+            out[layer, head] = float(eig.sum().real / eig.abs().sum().clamp_min(1e-12))
+    return out
+
+
+@torch.no_grad()
+def composition_baseline(model, mode: str, n: int = 200, seed: int = 0) -> Float[torch.Tensor, "n"]:
+    """Composition scores (`HookedTransformer.all_composition_scores`' measure) of ``n`` pairs of random heads
+    with this model's shapes: Gaussian ``W_V, W_O`` for the sender and ``W_Q, W_K`` (or ``W_V, W_O`` for
+    V-composition) for the receiver. A real pair's score means something only well above these."""
+    from transformer_lens import FactoredMatrix
+    from transformer_lens.utils import composition_scores
+
+    if mode not in ("Q", "K", "V"):
+        raise ValueError(f"mode must be 'Q', 'K' or 'V', got {mode!r}")
+    g = torch.Generator().manual_seed(seed)
+    d_model, d_head = model.cfg.d_model, model.cfg.d_head
+
+    def factors():
+        return torch.randn(n, d_model, d_head, generator=g), torch.randn(n, d_head, d_model, generator=g)
+
+    sender = FactoredMatrix(*factors())  # OV: W_V W_O
+    receiver = FactoredMatrix(*factors())  # QK (W_Q W_K^T) or OV
+    right = receiver.T if mode == "K" else receiver
+    return composition_scores(sender, right).diagonal()  # all [n, n] pairs are computed; the n own pairs kept

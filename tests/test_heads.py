@@ -81,3 +81,62 @@ def test_attention_to_averages_the_picked_pattern_entries(model):
         attention_to(model, rows, [])
     with pytest.raises(ValueError, match="src <= dest"):
         attention_to(model, rows, [(0, 1, 3)])
+
+
+def test_detector_masks_on_a_hand_made_row():
+    from mi_widgets.heads import detector_masks
+    tokens = torch.tensor([[0, 5, 6, 5, 6, 6]])
+    m = {k: v[0] for k, v in detector_masks(tokens, window=2).items()}
+    assert m["previous token"][3, 2] and not m["previous token"][3, 1]
+    assert m["duplicate token"][3, 1] and not m["duplicate token"][3, 3] and m["duplicate token"][5, 4]
+    assert m["induction"][3, 2] and m["induction"][4, 3] and m["induction"][5, 5]  # 6 after 6: the query itself
+    assert not m["induction"][2].any()  # 6 has no earlier copy at position 2
+    assert m["BOS"][1:, 0].all() and not m["BOS"][0].any() and m["BOS"][:, 1:].sum() == 0
+    assert m["local"][5, 3] and m["local"][5, 4] and not m["local"][5, 2] and not m["local"][5, 5]
+    with pytest.raises(ValueError, match="pos >= 2"):
+        detector_masks(torch.tensor([[0]]))
+
+
+def test_pattern_scores_average_over_the_queries_that_apply():
+    from mi_widgets.heads import pattern_scores
+    pattern = torch.zeros(1, 1, 3, 3)
+    pattern[0, 0, :, 0] = 1.0  # every query attends to position 0
+    mask = torch.zeros(1, 3, 3, dtype=torch.bool)
+    mask[0, 2, 0] = True  # only query 2 has a key to look for
+    assert float(pattern_scores(pattern, mask)[0]) == 1.0
+    assert torch.isnan(pattern_scores(pattern, torch.zeros_like(mask))).all()
+
+
+def test_detectors_agree_with_transformer_lens():
+    """TransformerLens's detect_head ("mul") averages over every query; ours over the queries a detector applies
+    to, so TL's = ours x the share of queries that apply (measured to 1e-7)."""
+    import mi_widgets as mw
+    from transformer_lens.head_detector import detect_head
+
+    from mi_widgets.heads import detector_masks, detector_scores
+    model = mw.load_model("stories-attn-2l")
+    text = "Once upon a time, Tom saw a dog. Once upon a time, Tom saw a dog."
+    tokens = model.to_tokens(text)
+    ours = detector_scores(model, tokens)
+    masks = detector_masks(tokens.cpu())
+    for tl_name, key in [("previous_token_head", "previous token"), ("duplicate_token_head", "duplicate token"),
+                         ("induction_head", "induction")]:
+        share = masks[key].any(-1).float().mean()
+        assert torch.allclose(detect_head(model, text, tl_name), ours[key] * share, atol=1e-5), key
+
+
+def test_copying_and_composition_baseline():
+    import mi_widgets as mw
+
+    from mi_widgets.heads import composition_baseline, ov_copying_scores
+    model = mw.load_model("stories-attn-2l")
+    copying = ov_copying_scores(model)
+    assert copying.shape == (2, model.cfg.n_heads) and (copying.abs() <= 1 + 1e-5).all()
+    # The layer-1 induction heads copy (their OV circuits have positive eigenvalues, 0.9 and up; measured 0.91-0.99).
+    assert copying[1].min() > 0.8
+    random = composition_baseline(model, "K", n=50)
+    assert random.shape == (50,) and float(random.std()) < 0.01  # random heads of this shape agree closely
+    real = model.all_composition_scores("K")[0, :, 1, :].detach()
+    assert float(real.max()) > float(random.max())  # the induction circuit's pair stands out
+    with pytest.raises(ValueError, match="mode"):
+        composition_baseline(model, "X")
