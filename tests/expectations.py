@@ -233,6 +233,38 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("shipped_sae_max_dead_fraction", 0.05),
         at_most("shipped_widest_sae_dead_fraction", 0.05),
     ],
+    "21_heads/21_heads.ipynb": [
+        is_true("trained"),
+        is_true("suite_trained"),
+        # The wiki's three best induction heads (random repeated tokens) are the model cards' for all four models.
+        # Broken by a detector that reads the pattern at the wrong offset. No induction head sits in layer 0, where
+        # a head cannot know what came before a key; broken by a detector that fires on duplicate-token heads.
+        is_true("cards_agree"),
+        at_least("cards_checked", 4),
+        at_most("induction_heads_in_layer_0", 0),
+        # The induction heads' OV circuits copy (eigenvalue score at least 0.96; smoke the same), the other heads'
+        # median is 0.15. Broken by a copying score that does not separate them (a wrong circuit or no W_U).
+        at_least("induction_heads_copying_min", 0.8),
+        at_most("other_heads_copying_median", 0.5),
+        at_least("previous_token_best", 0.5),
+        # The induction circuit of stories-attn-2l, from the weights: L0H3 (0.75 of its attention on the previous
+        # token) K-composes with the best induction head L1H3 at 0.164, 1.74 times the 99th percentile of random
+        # heads of the same shapes (0.094). Ablating the pair raises the second-copy loss from 0.19 to 7.49 nats;
+        # 24 random pairs raise it to 1.07 (median), at most 2.19 (smoke: 4 pairs, 1.19 and 2.19). Broken by a pair
+        # chosen by chance, or a circuit other heads can stand in for.
+        at_least("pair_k_over_random_p99", 1.2),
+        at_least("pair_sender_previous_token", 0.5),
+        is_true("pair_beats_every_random_pair"),
+        at_least("second_copy_loss_pair", 3.0),
+        at_most("second_copy_loss_random_median", 2.0),
+        # On story text the 4-layer model's previous-token head L0H1, not an induction head, is the head whose
+        # ablation costs most on one capability: 6.7 nats on plural-then-singular tokens (smoke 6.7). Broken by a
+        # model whose only heads that matter are its induction heads.
+        at_least("top_other_head_loss_change", 1.0),
+        # The second layer of attention (1 to 2 layers) fixes more labelled tokens than it breaks, 10% net averaged
+        # over capabilities (smoke 12%); broken by a deeper model no better than the shallow one on planted skills.
+        at_least("net_fixed_first_step", 0.03),
+    ],
     "30_geometry/30_geometry.ipynb": [
         # Findings are stated only for a model under half a uniform guess's loss; broken by an untrained model.
         is_true("trained"),

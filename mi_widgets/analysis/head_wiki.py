@@ -1,8 +1,9 @@
 """The head wiki: a row for every head of every model, a column for every detector score, and what each head
 matters for on story text.
 
-    wiki = head_wiki({"stories-attn-2l": model}, rows, stories)   # one row per head
-    effects = ablation_effects(model, stories)                      # [head x (all tokens + capabilities)]
+    tokens, marks = labelled_batch(model.tokenizer, stories, 192)   # equal-length labelled rows
+    effects = ablation_effects(model, tokens, marks)   # heads x (all tokens + capabilities): loss change
+    wiki = head_wiki({"stories-attn-2l": model}, {"stories-attn-2l": rows}, {"stories-attn-2l": (tokens, marks)})
 
 The detectors are `mi_widgets.heads.detector_scores` on story rows (previous token, duplicate token, induction,
 BOS, local, and the OV circuit's copying score), plus the induction score on repeated random tokens that the model
@@ -39,14 +40,18 @@ def labelled_batch(tokenizer, stories: Sequence[Story], length: int
     return torch.tensor([ids for ids, _ in kept]), [m for _, m in kept]
 
 
-def _capability_losses(logits, tokens, marks) -> dict[str, float]:
+def _label_index(marks: list[list[tuple[str, int]]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per capability, the (row, position) at which each labelled token is predicted (its position - 1)."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for b, labels in enumerate(marks):
+        for capability, p in labels:
+            out.setdefault(capability, []).append((b, p - 1))
+    return {c: tuple(torch.tensor(x) for x in zip(*pairs)) for c, pairs in out.items() if c in CAPABILITIES}
+
+
+def _capability_losses(logits, tokens, index) -> dict[str, float]:
     losses = -logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]  # [batch, pos - 1]
-    out = {"all tokens": float(losses.mean())}
-    for capability in CAPABILITIES:
-        picked = [losses[b, p - 1] for b, m in enumerate(marks) for c, p in m if c == capability]
-        if picked:
-            out[capability] = float(torch.stack(picked).mean())
-    return out
+    return {"all tokens": float(losses.mean()), **{c: float(losses[rows, pos].mean()) for c, (rows, pos) in index.items()}}
 
 
 @torch.no_grad()
@@ -57,35 +62,38 @@ def ablation_effects(model, tokens: Int[torch.Tensor, "batch pos"], marks: list[
     Rows are heads (``"L{l}H{h}"``), columns ``all tokens`` and the capabilities present; positive means the
     head helps. The means are over ``tokens`` themselves, at each position.
     """
-    tokens = tokens.to(model.cfg.device)
-    clean = _capability_losses(model(tokens).cpu(), tokens.cpu(), marks)
+    tokens, index = tokens.to(model.cfg.device), _label_index(marks)
+    clean = _capability_losses(model(tokens).cpu(), tokens.cpu(), index)
     means = head_means(model, tokens)
     heads = [(layer, head) for layer in range(model.cfg.n_layers) for head in range(model.cfg.n_heads)]
     rows = {}
     for layer, head in progress_bar(heads, desc="mean-ablating heads", disable=not progress, leave=False):
-        ablated = _capability_losses(ablate_heads(model, tokens, [(layer, head)], means).cpu(), tokens.cpu(), marks)
+        ablated = _capability_losses(ablate_heads(model, tokens, [(layer, head)], means).cpu(), tokens.cpu(), index)
         rows[f"L{layer}H{head}"] = {k: ablated[k] - clean[k] for k in clean}
     return pd.DataFrame(rows).T
 
 
 def head_wiki(models: Mapping[str, object], rows: Mapping[str, Int[torch.Tensor, "batch pos"]],
-              batches: Mapping[str, tuple], progress: bool = True) -> pd.DataFrame:
+              batches: Mapping[str, tuple], effects: Mapping[str, pd.DataFrame] | None = None,
+              progress: bool = True) -> pd.DataFrame:
     """One row per head of every model: detector scores, the induction score on repeated random tokens, the loss
     change of mean-ablating it, and the planted capability it matters for most (the largest loss increase).
 
     ``rows[name]`` are story rows for the detectors; ``batches[name]`` is `labelled_batch` for the ablations
-    (each model tokenises with its own tokenizer).
+    (each model tokenises with its own tokenizer); ``effects[name]``, if given, is its `ablation_effects`
+    already computed.
     """
     frames = []
     for name, model in models.items():
         scores = detector_scores(model, rows[name])
         scores["induction (random tokens)"] = induction_report(model).scores
-        effects = ablation_effects(model, *batches[name], progress=progress)
-        capabilities = effects.drop(columns="all tokens")
+        done = (effects or {}).get(name)
+        effect = done if done is not None else ablation_effects(model, *batches[name], progress=progress)
+        capabilities = effect.drop(columns="all tokens")
         frame = pd.DataFrame({key: value.flatten().numpy() for key, value in scores.items()})
         frame.insert(0, "head", [f"L{l}H{h}" for l in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)])
         frame.insert(0, "model", name)
-        frame["ablation loss change"] = effects["all tokens"].to_numpy()
+        frame["ablation loss change"] = effect["all tokens"].to_numpy()
         frame["matters most for"] = capabilities.idxmax(axis=1).to_numpy()
         frame["its loss change"] = capabilities.max(axis=1).to_numpy()
         frames.append(frame)

@@ -9,7 +9,8 @@ from mi_widgets.widgets.eval_browser import eval_browser
 from mi_widgets.widgets.lens_view import logit_lens_view
 from mi_widgets.widgets.patching_view import PatchGrid, patching_view
 from mi_widgets.widgets.story import story_view
+from mi_widgets.widgets.table_view import SortableTable, sortable_table
 from mi_widgets.widgets.tokens import token_view
 
-__all__ = ["PatchGrid", "attention_by_layer", "attention_view", "eval_browser", "feature_dashboard", "logit_lens_view",
-           "patching_view", "story_view", "token_view"]
+__all__ = ["PatchGrid", "SortableTable", "attention_by_layer", "attention_view", "eval_browser", "feature_dashboard",
+           "logit_lens_view", "patching_view", "sortable_table", "story_view", "token_view"]

@@ -21,7 +21,7 @@ from mi_widgets.book.records import read_records
 ANY_MODEL = sorted(str(p.relative_to(NOTEBOOKS)) for p in NOTEBOOKS.glob("[0-9]*/[0-9]*[0-9a-z].ipynb")
                    if not p.stem.endswith("_learner"))
 # A chapter that compares a suite of models runs on a suite of the two stand-ins, so that its comparisons run too.
-SUITES = {"20_capabilities/20_capabilities.ipynb": list(STANDINS)}
+SUITES = {"20_capabilities/20_capabilities.ipynb": list(STANDINS), "21_heads/21_heads.ipynb": list(STANDINS)}
 # Keys named after a model ("confident_share_gelu_4l"): compared with the model's name left out.
 MODEL_IN_KEY = re.compile("|".join(["attn_1l", "attn_2l", "gelu_2l", "gelu_4l"]
                                    + [re.sub(r"\W", "_", s) for s in STANDINS]))

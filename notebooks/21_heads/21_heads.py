@@ -1,0 +1,510 @@
+# %% [markdown]
+# # Attention heads across the suite: a head wiki, composition, and what deeper models add
+#
+# > **You will learn to** score every head with attention-pattern detectors and its OV circuit's eigenvalues,
+# > compute Q-, K- and V-composition against a random baseline, find an induction circuit and test it causally,
+# > and read what each head does from mean ablation on labelled text.
+# >
+# > **You need:** [Start here](../00_start/00_start.ipynb) (attention patterns, induction heads);
+# > [The model organisms](../01_models/01_models.ipynb) (the suite and its planted capabilities).
+# >
+# > **Time:** about 90 min to study and do the exercises; the full run takes about 1.5 min on a laptop
+# > CPU, and seconds in [smoke mode](../glossary.md#g-smoke).
+#
+# **Question.** Seed 003 asks for "a wiki for a range of models, a row per head and a column per metric"
+# (6.18-6.27), and asks how larger models differ from smaller ones (1.9-1.22). Our suite has four models, one to
+# four layers, with and without MLPs, all trained on the same stories with labelled capabilities. So we can make
+# that wiki for every head we ship, say what each head matters for, find the induction circuit of the two-layer
+# attention-only model from its weights alone (Elhage et al. 2021) and check it by ablation, and count the tokens
+# each extra layer gets right.
+#
+# The plan:
+#
+# 1. **the head wiki**: detector scores on story text (previous token, duplicate token, induction, attention to
+#    BOS, local), the OV circuit's copying score, the induction score on repeated random tokens, and the planted
+#    capability each head matters for most, from [mean ablation](../glossary.md#g-faithfulness);
+# 2. **composition**: Q-, K- and V-composition between the heads of adjacent layers against random heads of the
+#    same shapes; the induction circuit as the strongest K-composition into the best induction head, checked by
+#    ablating the pair;
+# 3. **head ablation on story text**: which heads matter, per capability, that are not induction heads;
+# 4. **what a deeper model fixes**: the labelled tokens each step up the suite gets right that the smaller model
+#    got wrong.
+
+# %% tags=["parameters"]
+SMOKE = False  # True: a few seconds of work (the test suite runs every notebook this way)
+STRICT = False  # True: a failed exercise check raises (the tests run the solutions this way)
+SEED = 0
+MODEL = "stories-attn-2l"  # the model whose induction circuit section 2 traces (any model, bundled or not)
+SUITE = ["stories-attn-1l", "stories-attn-2l", "stories-gelu-2l", "stories-gelu-4l"]  # the wiki's models, small first
+DEVICE = "cpu"  # "cuda" on a GPU machine
+
+# %%
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+import mi_widgets as mw
+from mi_widgets import exercises
+from mi_widgets.analysis.head_wiki import ablation_effects, head_wiki, labelled_batch
+from mi_widgets.book.build import BUILD
+from mi_widgets.heads import composition_baseline, induction_report, repeated_random_tokens
+from mi_widgets.logprobs import is_trained, next_token_losses
+from mi_widgets.organisms.cards import read_facts
+from mi_widgets.organisms.corpus import row_length, story_rows
+from mi_widgets.organisms.stories import generate_stories
+from mi_widgets.patching import ablate_heads, head_means
+from mi_widgets.widgets import sortable_table
+
+torch.manual_seed(SEED)
+torch.set_grad_enabled(False)
+N_STORIES = 12 if SMOKE else 64  # labelled validation stories for the ablations
+STORY_TOKENS = 128 if SMOKE else 192  # each cut to this many tokens (stories shorter than that are left out)
+DETECT_ROWS = 4 if SMOKE else 16  # rows of story text for the pattern detectors
+INDUCTION_HEAD = 0.4  # a head is an induction head if its score on repeated random tokens is at least this
+BASELINE_PAIRS = 100 if SMOKE else 1000  # random head pairs for the composition baseline
+RANDOM_PAIRS = 4 if SMOKE else 24  # random head pairs ablated against the induction circuit's pair
+SEQ_LEN = 50  # repeated random tokens: BOS, then 50 tokens, twice
+BIG = 8192  # in smoke mode, a model with a larger vocabulary or more than 16 heads is ablated on less text
+
+models = {name: mw.load_model(name, device=DEVICE) for name in SUITE}
+model = models[MODEL] if MODEL in models else mw.load_model(MODEL, device=DEVICE)
+val = story_rows(model.tokenizer, 8, row_length(model), seed=SEED + 40, split="val")
+model_loss = float(model(val.to(DEVICE), return_type="loss"))
+mw.record("trained", is_trained(model_loss, model.cfg.d_vocab))
+mw.record("suite_trained", all(is_trained(float(m(story_rows(m.tokenizer, 4, row_length(m), seed=SEED + 40,
+                                                                split="val").to(DEVICE), return_type="loss")),
+                                          m.cfg.d_vocab) for m in models.values()))
+stories = list(itertools.islice(generate_stories(seed=SEED, split="val"), N_STORIES))
+
+
+def head_name(layer: int, head: int) -> str:
+    return f"L{layer}H{head}"
+
+
+# %% [markdown]
+# ## 1. The head wiki
+#
+# Each detector is the mean attention a head gives, over the queries it applies to, to the keys it looks for:
+# the token before (**previous token**), an earlier copy of the current token (**duplicate token**), the token
+# after an earlier copy (**induction**, the prefix-matching pattern), position 0 (**BOS**, where heads rest), and
+# the four tokens before (**local**). They are measured on story text; the induction score on repeated random
+# tokens, the one the model cards use, is its own column. **Copying** reads the weights instead: the OV circuit
+# `W_E W_V W_O W_U` copies when its eigenvalues are positive (1: all of them). Last, each head is mean-ablated (its
+# output replaced by its mean at each position over the stories), and the capability whose labelled tokens lose
+# the most says what the head matters for.
+
+# %%
+rows = {name: story_rows(m.tokenizer, DETECT_ROWS, row_length(m), seed=SEED, split="val") for name, m in models.items()}
+
+
+def quick(m) -> bool:
+    """A quick look at a big model: every head's ablation is a pass with d_vocab logits per token."""
+    return SMOKE and (m.cfg.d_vocab > BIG or m.cfg.n_layers * m.cfg.n_heads > 16)
+
+
+batches = {name: labelled_batch(m.tokenizer, stories[: 4 if quick(m) else None],
+                                min(64 if quick(m) else STORY_TOKENS, row_length(m))) for name, m in models.items()}
+effects = {name: ablation_effects(m, *batches[name]) for name, m in models.items()}
+wiki = head_wiki(models, rows, batches, effects=effects)
+csv_path = BUILD / "21_heads" / "head_wiki.csv"
+csv_path.parent.mkdir(parents=True, exist_ok=True)
+wiki.to_csv(csv_path, index=False)
+print(f"{len(wiki)} heads of {len(models)} models; the wiki is saved as {csv_path.name} in the build folder")
+view = sortable_table(wiki, sort_by="induction (random tokens)", filter_column="model")
+view
+
+# %% [markdown]
+# In JupyterLab, `view.widget()` sorts the wiki by any column and filters it to one model.
+
+# %%
+agree, checked = [], 0
+for name, m in models.items():
+    if getattr(m, "bundled_name", None) != name:
+        continue  # only bundled models have cards
+    card = [f"L{h.replace('.', 'H')}" for h, _ in read_facts(name)["evaluation"]["induction"]["top_heads"]]
+    ours = wiki[wiki.model == name].nlargest(len(card), "induction (random tokens)")["head"].tolist()
+    agree.append(set(card) == set(ours))
+    checked += 1
+mw.record("cards_checked", checked)
+mw.record("cards_agree", all(agree))
+induction_heads = wiki[wiki["induction (random tokens)"] >= INDUCTION_HEAD]
+mw.record("induction_heads", {name: part["head"].tolist() for name, part in induction_heads.groupby("model")})
+mw.record("induction_heads_copying_min", float(induction_heads.copying.min()) if len(induction_heads) else 0.0)
+others = wiki[wiki["induction (random tokens)"] < INDUCTION_HEAD]
+mw.record("other_heads_copying_median", float(others.copying.median()))
+mw.record("induction_heads_in_layer_0", int((induction_heads["head"].str[1] == "0").sum()))
+strongest_prev = wiki.loc[wiki["previous token"].idxmax()]
+mw.record("previous_token_best", float(strongest_prev["previous token"]))
+mw.record("previous_token_best_head", f"{strongest_prev['model']} {strongest_prev['head']}")
+
+# %% [markdown]
+# ## 2. Composition and the induction circuit
+#
+# A head in a later layer can read what an earlier head wrote through its queries (**Q-composition**), its keys
+# (**K-composition**) or its values (**V-composition**). Elhage et al. (2021) score a pair by how much of the
+# receiver's matrix the sender's OV circuit feeds: `||W_OV^sender W^receiver|| / (||W_OV^sender|| ||W^receiver||)`
+# (Frobenius norms; `W_QK` transposed for keys, `W_OV` for values). Random matrices of the same shapes already
+# score above zero, so the baseline is the same score for random Gaussian heads. An induction head needs a
+# previous-token head in an earlier layer to tell it what came before each key: the pair should K-compose.
+
+# %%
+n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
+report = induction_report(model, seq_len=SEQ_LEN, seed=SEED)
+best_layer, best_head = divmod(int(report.scores.argmax()), n_heads)
+summary, kcomp = [], None
+for mode in ("Q", "K", "V"):
+    scores = model.all_composition_scores(mode).detach().cpu()
+    random = composition_baseline(model, mode, n=BASELINE_PAIRS, seed=SEED)
+    adjacent = torch.stack([scores[l, :, l + 1, :] for l in range(n_layers - 1)]) if n_layers > 1 else torch.zeros(0)
+    summary.append({"composition": mode, "random mean": float(random.mean()), "random 99th pct": float(random.quantile(0.99)),
+                    "adjacent pairs": adjacent.numel(),
+                    "above the 99th pct": int((adjacent > random.quantile(0.99)).sum()) if adjacent.numel() else 0,
+                    "largest": float(adjacent.max()) if adjacent.numel() else float("nan")})
+    if mode == "K":
+        kcomp, k_random = scores, random
+pd.DataFrame(summary).set_index("composition").style.format(precision=3)
+
+# %%
+if best_layer > 0:
+    into = kcomp[:best_layer, :, best_layer, best_head]  # every earlier head into the best induction head
+    sender_layer, sender_head = divmod(int(into.argmax()), n_heads)
+    pair = [(sender_layer, sender_head), (best_layer, best_head)]
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    grid = kcomp[best_layer - 1, :, best_layer, :].numpy()
+    image = ax.imshow(grid, cmap="viridis")
+    ax.set_xticks(range(n_heads), [head_name(best_layer, h) for h in range(n_heads)], fontsize=8)
+    ax.set_yticks(range(n_heads), [head_name(best_layer - 1, h) for h in range(n_heads)], fontsize=8)
+    ax.set_xlabel("receiver (keys)")
+    ax.set_ylabel("sender (OV)")
+    ax.set_title(f"{MODEL}: K-composition\n(random heads: {float(k_random.mean()):.3f} ± {float(k_random.std()):.3f})",
+                 fontsize=9)
+    plt.colorbar(image, ax=ax)
+    plt.tight_layout()
+    plt.show()
+else:
+    pair = None
+    print(f"{MODEL}'s best induction head is in layer 0: no earlier head can compose with it")
+
+# %% [markdown]
+# The causal check: mean-ablate the pair on repeated random tokens (the means over those sequences, at each
+# position) and measure the loss on the second copy, which only copying can predict. A pair of heads chosen at
+# random (never the circuit's two) is the control.
+
+# %%
+tokens = repeated_random_tokens(model, seq_len=SEQ_LEN, n_seqs=20, seed=SEED)
+means = head_means(model, tokens)
+
+
+def second_copy_loss(heads) -> float:
+    """Mean next-token loss on the second copy with ``heads`` mean-ablated."""
+    logits = ablate_heads(model, tokens, heads, means) if heads else model(tokens)
+    return float(next_token_losses(logits, tokens)[:, SEQ_LEN + 1:].mean())
+
+
+clean_loss = second_copy_loss([])
+all_heads = [(l, h) for l in range(n_layers) for h in range(n_heads)]
+rng = np.random.default_rng(SEED)
+controls = []
+while len(controls) < RANDOM_PAIRS and len(all_heads) > 2:
+    a, b = (all_heads[i] for i in rng.choice(len(all_heads), 2, replace=False))
+    if pair is None or not {a, b} & set(pair):
+        controls.append(second_copy_loss([a, b]))
+pair_loss = second_copy_loss(pair) if pair else clean_loss
+mw.record("second_copy_loss_clean", clean_loss)
+mw.record("second_copy_loss_pair", pair_loss)
+mw.record("second_copy_loss_random_median", float(np.median(controls)) if controls else clean_loss)
+mw.record("second_copy_loss_random_max", float(np.max(controls)) if controls else clean_loss)
+mw.record("pair_beats_every_random_pair", bool(controls) and pair_loss > max(controls))
+if pair:
+    mw.record("circuit_pair", [head_name(*pair[0]), head_name(*pair[1])])
+    mw.record("pair_k_composition", float(kcomp[pair[0][0], pair[0][1], pair[1][0], pair[1][1]]))
+    mw.record("pair_sender_previous_token", float(
+        wiki[(wiki.model == MODEL) & (wiki["head"] == head_name(*pair[0]))]["previous token"].iloc[0])
+        if MODEL in models else 0.0)
+else:
+    mw.record("circuit_pair", [])
+    mw.record("pair_k_composition", 0.0)
+    mw.record("pair_sender_previous_token", 0.0)
+mw.record("k_random_p99", float(k_random.quantile(0.99)))
+mw.record("pair_k_over_random_p99", mw.records()["pair_k_composition"] / float(k_random.quantile(0.99)))
+pd.DataFrame({"ablated": ["nothing", f"the pair {pair and [head_name(*p) for p in pair]}",
+                          f"{len(controls)} random pairs (median)", "random pairs (worst)"],
+              "second-copy loss": [clean_loss, pair_loss, mw.records()["second_copy_loss_random_median"],
+                                   mw.records()["second_copy_loss_random_max"]]}).style.format(precision=3)
+
+# %% [markdown]
+# ## 3. Head ablation on story text
+#
+# The loss change of mean-ablating each head of the deepest model, on all tokens and per planted capability
+# (nats; positive: the head helps). Heads that are not induction heads can matter as much.
+
+# %%
+deep = SUITE[-1]
+table = effects[deep]
+fig, ax = plt.subplots(figsize=(9, 0.3 * len(table) + 1.5))
+image = ax.imshow(table.to_numpy(), cmap="RdBu_r", vmin=-table.abs().max().max(), vmax=table.abs().max().max(),
+                  aspect="auto")
+ax.set_yticks(range(len(table)), table.index, fontsize=8)
+ax.set_xticks(range(len(table.columns)), table.columns, rotation=40, ha="right", fontsize=8)
+ax.set_title(f"{deep}: loss change when one head is mean-ablated (nats)", fontsize=10)
+plt.colorbar(image, ax=ax)
+plt.tight_layout()
+plt.show()
+
+# %%
+deep_wiki = wiki[wiki.model == deep].set_index("head")
+not_induction = deep_wiki[deep_wiki["induction (random tokens)"] < INDUCTION_HEAD]
+detectors = ["previous token", "duplicate token", "induction", "BOS"]  # "local" contains "previous token"
+top = not_induction.sort_values("its loss change", ascending=False).head(3)
+roles = pd.DataFrame({"matters most for": top["matters most for"], "loss change there": top["its loss change"],
+                      "its strongest pattern": top[detectors].idxmax(axis=1),
+                      "score": top[detectors].max(axis=1), "copying": top.copying})
+mw.record("top_other_head", f"{top.index[0]}" if len(top) else "none")
+mw.record("top_other_head_loss_change", float(top["its loss change"].iloc[0]) if len(top) else 0.0)
+mw.record("top_other_head_capability", top["matters most for"].iloc[0] if len(top) else "none")
+mw.record("top_other_head_pattern", roles["its strongest pattern"].iloc[0] if len(top) else "none")
+induction_here = deep_wiki[deep_wiki["induction (random tokens)"] >= INDUCTION_HEAD]
+mw.record("induction_heads_matter_most_for", induction_here["matters most for"].value_counts().to_dict())
+roles.style.format(precision=2)
+
+# %% [markdown]
+# ## 4. What a deeper model fixes
+#
+# For each step up the suite, the labelled tokens that the smaller model gets wrong (its top prediction is not
+# the token) and the larger one gets right, as a share of each capability's labelled tokens, and the reverse.
+
+# %%
+def top1_right(m, batch) -> dict[str, np.ndarray]:
+    """For each capability, whether the model's top prediction is each labelled token."""
+    tokens, marks = batch
+    predicted = m(tokens.to(DEVICE)).argmax(-1).cpu()
+    out = {}
+    for b, labels in enumerate(marks):
+        for capability, p in labels:
+            out.setdefault(capability, []).append(bool(predicted[b, p - 1] == tokens[b, p]))
+    return {c: np.array(v) for c, v in out.items()}
+
+
+right = {name: top1_right(m, batches[name]) for name, m in models.items()}
+steps = []
+for small, large in zip(SUITE[:-1], SUITE[1:]):
+    if models[small].tokenizer.get_vocab() != models[large].tokenizer.get_vocab():
+        continue  # different tokens: the labelled positions do not line up
+    for capability in right[small]:
+        a, b = right[small][capability], right[large].get(capability)
+        if b is None or len(a) != len(b):
+            continue
+        steps.append({"step": f"{small} → {large}", "capability": capability, "tokens": len(a),
+                      "fixed": float((~a & b).mean()), "broken": float((a & ~b).mean())})
+steps = pd.DataFrame(steps)
+fixed = steps.pivot(index="capability", columns="step", values="fixed") if len(steps) else pd.DataFrame()
+fixed.style.format("{:.0%}").set_caption("share of labelled tokens fixed by each step") if len(steps) else "no step"
+
+# %%
+if len(steps):
+    by_step = steps.groupby("step", sort=False)
+    mw.record("fixed_most", {step: part.loc[part.fixed.idxmax(), "capability"] for step, part in by_step})
+    mw.record("fixed_share_max", float(steps.fixed.max()))
+    mw.record("broken_share_max", float(steps.broken.max()))
+    net = {step: round(float((part.fixed - part.broken).mean()), 3) for step, part in by_step}
+    mw.record("net_fixed_by_step", net)
+    mw.record("net_fixed_first_step", next(iter(net.values())))
+else:
+    mw.record("fixed_most", {})
+    mw.record("fixed_share_max", 0.0)
+    mw.record("broken_share_max", 0.0)
+    mw.record("net_fixed_by_step", {})
+    mw.record("net_fixed_first_step", 0.0)
+
+# %% [markdown]
+# ## What we found
+
+# %%
+r = mw.records()
+if not r["trained"] or not r["suite_trained"]:
+    found = [mw.untrained_finding(MODEL, model_loss, model.cfg.d_vocab, "its heads")]
+else:
+    heads_text = "; ".join(f"{name}: {', '.join(h)}" for name, h in r["induction_heads"].items()) or "none"
+    found = [
+        f"The wiki has {len(wiki)} heads. Induction heads (random-token score at least {INDUCTION_HEAD}): {heads_text}; "
+        f"{r['induction_heads_in_layer_0']} of them in layer 0, where a head cannot know what came before a key. "
+        + (f"For the {r['cards_checked']} models with cards, the wiki's top induction heads "
+           + ("are the cards'." if r["cards_agree"] else "differ from the cards'.") if r["cards_checked"] else ""),
+        f"Their OV circuits copy (copying score at least {r['induction_heads_copying_min']:.2f}); the other heads' "
+        f"median is {r['other_heads_copying_median']:.2f}. The strongest previous-token head is "
+        f"{r['previous_token_best_head']} ({r['previous_token_best']:.2f} of its attention on the token before).",
+    ]
+    if r["circuit_pair"]:
+        found.append(
+            f"The induction circuit of {MODEL}: {r['circuit_pair'][0]} K-composes with the best induction head "
+            f"{r['circuit_pair'][1]} at {r['pair_k_composition']:.3f}, against {r['k_random_p99']:.3f} for the 99th "
+            f"percentile of random heads; the sender puts {r['pair_sender_previous_token']:.2f} of its attention on the "
+            f"previous token. Mean-ablating the pair raises the second-copy loss from {r['second_copy_loss_clean']:.2f} "
+            f"to {r['second_copy_loss_pair']:.2f} nats; random pairs raise it to {r['second_copy_loss_random_median']:.2f} "
+            f"(median) and at most {r['second_copy_loss_random_max']:.2f}"
+            + (", so the pair is the circuit." if r["pair_beats_every_random_pair"] else
+               ": some random pair hurts as much, so the pair is not the whole story."))
+    found.append(
+        f"On story text in {deep}, the head outside the induction heads that matters most is {r['top_other_head']} "
+        f"(its strongest pattern: {r['top_other_head_pattern']}): ablating it costs {r['top_other_head_loss_change']:.2f} "
+        f"nats on {r['top_other_head_capability']} tokens. The induction heads matter most for "
+        + ", ".join(f"{c} ({n})" for c, n in r["induction_heads_matter_most_for"].items()) + ".")
+    if r["fixed_most"]:
+        found.append("Each step up the suite fixes most on: " + "; ".join(f"{s}: {c}" for s, c in r["fixed_most"].items())
+                     + f" (up to {r['fixed_share_max']:.0%} of a capability's tokens fixed, and up to "
+                     f"{r['broken_share_max']:.0%} broken).")
+mw.findings(*found)
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise asks you to write one of this chapter's scores. The check under it runs your function on inputs
+# from the bundled 2-layer attention-only model and says PASSED, FAILED with what is wrong, or "not attempted"
+# while your stub is untouched. In the learner notebook the solutions are stubs that return None.
+#
+# ```{exercise} The induction (prefix-matching) score
+# :label: ex-heads-induction
+#
+# **Difficulty** 2/5 · **Importance** 5/5 · **Time** 10 min
+#
+# `pattern` is one layer's attention [batch, head, pos, pos] on BOS followed by `seq_len` random tokens shown
+# twice. Return each head's mean attention, over the second copy's positions, to the token right after the
+# current token's earlier occurrence: a tensor [head].
+# ```
+#
+# <details><summary>Hint</summary>
+#
+# The second copy is at positions `seq_len + 1 .. 2 * seq_len`; the earlier occurrence of position `q` is at
+# `q - seq_len`, and the token after it at `q - seq_len + 1`.
+#
+# </details>
+
+# %%
+def prefix_matching_score(pattern, seq_len):
+    """Mean attention from the second copy to the token after the earlier copy: [head]."""
+    # BEGIN SOLUTION (stub: return None)
+    dest = torch.arange(seq_len + 1, 2 * seq_len + 1)
+    return pattern[:, :, dest, dest - seq_len + 1].mean(dim=(0, 2))
+    # END SOLUTION
+
+
+# %%
+exercises.check_prefix_matching_score(prefix_matching_score, strict=STRICT)
+
+# %% [markdown]
+# ```{exercise} A duplicate-token score
+# :label: ex-heads-duplicate
+#
+# **Difficulty** 2/5 · **Importance** 3/5 · **Time** 15 min
+#
+# From `pattern` [batch, head, pos, pos] and `tokens` [batch, pos], return each head's mean attention mass on
+# earlier copies of the current token, averaged over the queries that have at least one earlier copy: [head].
+# ```
+#
+# <details><summary>Hint</summary>
+#
+# `tokens[:, :, None] == tokens[:, None, :]` compares every query with every key; keep only keys before the query.
+#
+# </details>
+
+# %%
+def duplicate_token_score(pattern, tokens):
+    """Mean attention on earlier copies, over the queries that have one: [head]."""
+    # BEGIN SOLUTION (stub: return None)
+    n = tokens.shape[1]
+    earlier = torch.arange(n)[None, :] < torch.arange(n)[:, None]
+    mask = (tokens[:, :, None] == tokens[:, None, :]) & earlier
+    applies = mask.any(-1)
+    mass = (pattern * mask[:, None]).sum(-1)
+    return (mass * applies[:, None]).sum((0, 2)) / applies.sum()
+    # END SOLUTION
+
+
+# %%
+exercises.check_duplicate_token_score(duplicate_token_score, strict=STRICT)
+
+# %% [markdown]
+# ```{exercise} A K-composition score
+# :label: ex-heads-kcomp
+#
+# **Difficulty** 2/5 · **Importance** 4/5 · **Time** 10 min
+#
+# Given a sender's `W_V` [d_model, d_head] and `W_O` [d_head, d_model] and a receiver's `W_Q` and `W_K`
+# [d_model, d_head], return the K-composition score `||W_OV W_QK^T|| / (||W_OV|| ||W_QK^T||)` with Frobenius
+# norms, `W_OV = W_V W_O` and `W_QK = W_Q W_K^T` (a 0-dimensional tensor).
+# ```
+#
+# <details><summary>Hint</summary>
+#
+# `torch.linalg.norm` of a matrix (or `.norm()`) is the Frobenius norm.
+#
+# </details>
+
+# %%
+def k_composition(w_v, w_o, w_q, w_k):
+    """K-composition of a sender (OV) into a receiver's keys (0-dim tensor)."""
+    # BEGIN SOLUTION (stub: return None)
+    ov, qk_t = w_v @ w_o, (w_q @ w_k.T).T
+    return (ov @ qk_t).norm() / (ov.norm() * qk_t.norm())
+    # END SOLUTION
+
+
+# %%
+exercises.check_k_composition(k_composition, strict=STRICT)
+
+# %% [markdown]
+# ```{exercise} Mean-ablate one head
+# :label: ex-heads-ablate
+#
+# **Difficulty** 2/5 · **Importance** 5/5 · **Time** 15 min
+#
+# Return the logits of `tokens` with head `head` of layer `layer` mean-ablated: its output (`hook_z`) replaced by
+# its mean over the batch, at each position, every other head untouched.
+# ```
+#
+# <details><summary>Hint</summary>
+#
+# Cache `blocks.{layer}.attn.hook_z` first; its mean over dimension 0 is [pos, head, d_head].
+#
+# </details>
+
+# %%
+def mean_ablate_head(model, tokens, layer, head):
+    """Logits [batch, pos, d_vocab] with one head mean-ablated."""
+    # BEGIN SOLUTION (stub: return None)
+    name = f"blocks.{layer}.attn.hook_z"
+    _, cache = model.run_with_cache(tokens, names_filter=name)
+    mean = cache[name].mean(0)
+
+    def hook(z, hook):
+        z[:, :, head] = mean[:, head]
+        return z
+
+    return model.run_with_hooks(tokens, fwd_hooks=[(name, hook)])
+    # END SOLUTION
+
+
+# %%
+exercises.check_mean_ablate_head(mean_ablate_head, strict=STRICT)
+
+# %% [markdown]
+# ## Going further
+#
+# * **Induction bugs.** Build prompts for the 2-layer models' known failures (a split token whose first half
+#   recurs with another ending; a token that followed different successors before; a repeated span that stops at
+#   punctuation) and measure each in the 2-layer and 4-layer models.
+# * **Skip-trigram bugs.** The one-layer model's skip-trigrams raise "a ... b -> c" and "a ... d -> c" alike;
+#   find such pairs in its OV and QK circuits and test whether the MLP models fix them.
+# * **Composition into later layers.** Section 2 looks at adjacent layers only; in the 4-layer model, which
+#   layer-2 and layer-3 heads compose with the induction heads, and through which matrix?
+# * **The wiki on a hub model.** Run with `SUITE = ["tiny-stories-1M"]` when online and compare its heads'
+#   detector profile with ours.
+#
+# ## References
+#
+# * Elhage, Nanda, Olsson et al. (2021). A Mathematical Framework for Transformer Circuits. transformer-circuits.pub.
+# * Olsson, Elhage, Nanda et al. (2022). In-context Learning and Induction Heads. transformer-circuits.pub.
+# * Nanda (2022). 200 Concrete Open Problems in Mechanistic Interpretability (seed 003), sections 1 and 6.
