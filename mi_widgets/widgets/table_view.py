@@ -53,10 +53,10 @@ class SortableTable:
                     cells.append(f'<td style="padding:2px 6px;text-align:right;background:rgb({shade},{shade},255)">'
                                  f"{value:.{self.precision}f}</td>")
                 else:
-                    cells.append(f'<td style="padding:2px 6px">{_esc("" if pd.isna(value) else value)}</td>')
+                    cells.append(f'<td style="padding:2px 6px;white-space:nowrap">{_esc("" if pd.isna(value) else value)}</td>')
             body.append(f"<tr>{''.join(cells)}</tr>")
-        return (f'<table class="mi-sortable" style="border-collapse:collapse;font-size:12px">'
-                f"<tr>{head}</tr>{''.join(body)}</table>")
+        return (f'<div style="overflow-x:auto"><table class="mi-sortable" style="border-collapse:collapse;font-size:12px">'
+                f"<tr>{head}</tr>{''.join(body)}</table></div>")  # wide tables scroll sideways
 
     def _repr_html_(self) -> str:
         return self.html(self.sort_by)
