@@ -180,7 +180,8 @@ def detector_scores(model, tokens: Int[torch.Tensor, "batch pos"]) -> dict[str, 
 
 @torch.no_grad()
 def ov_copying_scores(model) -> Float[torch.Tensor, "n_layers n_heads"]:
-    """How much each head's full OV circuit ``W_E W_V W_O W_U`` copies: sum(eigenvalues) / sum(|eigenvalues|).
+    """How much each head's full OV circuit ``W_E W_V W_O W_U`` copies: the sum of its eigenvalues over the sum of
+    their absolute values.
 
     1 for a head whose OV circuit raises the logit of the token it attends to and only that, -1 for one that
     suppresses it (Elhage et al. 2021). The nonzero eigenvalues of the [d_vocab, d_vocab] circuit are those of
