@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 
 import mi_widgets
 
@@ -33,6 +34,21 @@ def test_every_public_name_has_a_docstring():
                or (inspect.isclass(obj) and obj.__doc__ is None)]
     assert len(names) > 200, "the walk found too few names: has the package layout changed?"
     assert not missing, f"{len(missing)} public names without a docstring: {missing[:10]}"
+
+
+SUBSTITUTION = re.compile(r"(?<![|\w])\|[^|\s`][^|\n`]*\|(?![|\w])")
+"""``|text|`` outside literals: reStructuredText reads it as a substitution, and the API page gets a dangling link."""
+
+
+def test_no_docstring_holds_a_stray_substitution():
+    """``|x|`` for an absolute value is a substitution to reST (write "absolute value", or put it in ``literals``);
+    this was caught twice only by the site's link check, after a full build."""
+    found = []
+    for name, obj in public_objects():
+        doc = re.sub(r"``.*?``", "", inspect.getdoc(obj) or "", flags=re.S)  # literals are safe
+        found += [f"{name}: {m.group()}" for m in SUBSTITUTION.finditer(doc)]
+    assert not found, f"reST substitutions in docstrings: {found}"
+    assert SUBSTITUTION.search("sum(|eigenvalues|)") and not SUBSTITUTION.search("a || b, x | y")
 
 
 def has_example(doc: str) -> bool:

@@ -33,7 +33,7 @@ register(Exercise(
 
 
 def order_reference(points: np.ndarray) -> float:
-    """Spearman correlation, over pairs i < j, of the points' distances with |i - j|."""
+    """Spearman correlation, over pairs i < j, of the points' distances with ``|i - j|``."""
     n = len(points)
     upper = np.triu_indices(n, 1)
     dist = np.linalg.norm(points[:, None] - points[None, :], axis=-1)

@@ -41,7 +41,7 @@ class PatchingView:
         self.grids, self.caption = grids, caption
 
     def html(self, name: str | None = None) -> str:
-        """The grid ``name`` (default: the first) as a table, colour scaled to its largest |value|."""
+        """The grid ``name`` (default: the first) as a table, colour scaled to its largest absolute value."""
         name = name or next(iter(self.grids))
         if name not in self.grids:
             raise KeyError(f"no grid {name!r}; there are {list(self.grids)}")
