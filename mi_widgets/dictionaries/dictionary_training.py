@@ -110,6 +110,25 @@ def resample_dead(sae: Dictionary, opt: torch.optim.Optimizer, dead: Bool[Tensor
     return latents
 
 
+def _topk_loss(sae: Dictionary, xb: Tensor, target: Tensor, since_fired: Tensor, settings: TrainSettings):
+    """One TopK batch: (loss, scaled error, aux loss, latents that fired, (values, indices) of the active ones)."""
+    dead = since_fired > settings.dead_after if settings.aux_k else None
+    use_aux = dead is not None and bool(dead.any())
+    k_aux = min(settings.aux_k, int(dead.sum())) if use_aux else 0
+    vals, idx, aux_v, aux_i = sae.encode_sparse(xb, dead if use_aux else None, k_aux)
+    err = sae.decode_sparse(vals, idx, xb) * sae.scale_out - target
+    loss = err.pow(2).sum(-1).mean()
+    aux = torch.zeros(())
+    if use_aux:
+        # AuxK: dead latents learn to explain what the live ones missed.
+        aux_recon = F.embedding_bag(aux_i, sae.W_dec, per_sample_weights=aux_v, mode="sum")
+        aux = (aux_recon - err.detach()).pow(2).sum(-1).mean() / err.detach().pow(2).sum(-1).mean().clamp_min(1e-8)
+        loss = loss + settings.aux_coeff * aux
+    fired = torch.zeros(sae.cfg.width, dtype=torch.bool, device=xb.device)
+    fired[idx[vals > 0]] = True
+    return loss, err, aux, fired, (vals, idx)
+
+
 @torch.enable_grad()  # a notebook may have turned gradients off (torch.set_grad_enabled(False)); training needs them
 def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: TrainSettings,
                      y: Float[Tensor, "n d_out"] | None = None) -> TrainResult:
@@ -156,21 +175,7 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
         xb = x[rows].to(device)
         target = (xb if y is None else y[rows].to(device)) * sae.scale_out
         if cfg.kind == "topk":
-            dead = since_fired > settings.dead_after if settings.aux_k else None
-            use_aux = dead is not None and bool(dead.any())
-            k_aux = min(settings.aux_k, int(dead.sum())) if use_aux else 0
-            vals, idx, aux_v, aux_i = sae.encode_sparse(xb, dead if use_aux else None, k_aux)
-            recon = sae.decode_sparse(vals, idx, xb) * sae.scale_out
-            err = recon - target
-            loss = err.pow(2).sum(-1).mean()
-            aux = torch.zeros(())
-            if use_aux:
-                # AuxK: dead latents learn to explain what the live ones missed.
-                aux_recon = F.embedding_bag(aux_i, sae.W_dec, per_sample_weights=aux_v, mode="sum")
-                aux = (aux_recon - err.detach()).pow(2).sum(-1).mean() / err.detach().pow(2).sum(-1).mean().clamp_min(1e-8)
-                loss = loss + settings.aux_coeff * aux
-            fired = torch.zeros(cfg.width, dtype=torch.bool, device=device)
-            fired[idx[vals > 0]] = True
+            loss, err, aux, fired, _ = _topk_loss(sae, xb, target, since_fired, settings)
         else:
             f = sae.encode(xb)
             recon = sae.decode(f, xb) * sae.scale_out
@@ -194,4 +199,89 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
         result.aux.append(float(aux.detach()))
     result.seconds = time.perf_counter() - start
     sae.eval()
+    return result
+
+
+@torch.enable_grad()
+def train_transcoder_set(transcoders: list[Dictionary], x: list[Float[Tensor, "n d_in"]], y: list[Float[Tensor, "n d_out"]],
+                         settings: TrainSettings, scales: Float[Tensor, "n layers"] | None = None,
+                         penalty: float = 0.0) -> TrainResult:
+    """Train one TopK transcoder per MLP together, on the same rows, with an optional penalty on their graph's edges.
+
+    ``transcoders[l]`` reads ``x[l]`` (layer l's normalised MLP input) and writes ``y[l]`` (its MLP output); all
+    lists have one entry per layer, in order, and the rows of every ``x[l]`` and ``y[l]`` are the same tokens. With
+    ``penalty`` > 0 the loss adds ``penalty`` times the mean, over rows, of the summed absolute edges between the
+    active features of adjacent layers at the same token, along the residual stream: feature j of layer l with
+    activation a_j reaches feature i of layer l + 1 with a_j (its decoder row) · (i's encoder row, centred) / the
+    next LayerNorm's scale, which ``scales[:, l + 1]`` gives for each row (from ``blocks.{l}.ln2.hook_scale``).
+    Routes through heads are left out of the penalty, since they mix positions. Settings are those of
+    `train_dictionary` (TopK only); ``result.mse`` is each step's mean over layers, ``result.aux`` the penalty's sum.
+
+        result = train_transcoder_set(tcs, ins, outs, TrainSettings(tokens=500_000), scales, penalty=1e-3)
+    """
+    if not transcoders or not len(transcoders) == len(x) == len(y):
+        raise ValueError("give one transcoder, one input and one target array per layer")
+    if any(tc.cfg.kind != "topk" or not tc.cfg.is_transcoder for tc in transcoders):
+        raise ValueError("every dictionary must be a TopK transcoder")
+    n = len(x[0])
+    if any(len(a) != n for a in [*x, *y]):
+        raise ValueError("every layer's inputs and targets must have the same rows (the same tokens)")
+    if penalty < 0 or (penalty > 0 and (scales is None or tuple(scales.shape) != (n, len(transcoders)))):
+        raise ValueError("a penalty must be >= 0, and a positive one needs scales of shape [rows, layers]")
+    if n < settings.batch_size:
+        raise ValueError(f"need at least batch_size={settings.batch_size} rows, got {n}")
+    for tc, xl, yl in zip(transcoders, x, y):
+        tc._check(xl, tc.cfg.d_in, "training input")
+        tc._check(yl, tc.cfg.target_dim, "training target")
+    gen = torch.Generator().manual_seed(settings.seed)
+    device = transcoders[0].W_dec.device  # the data stays on the CPU; batches move to the transcoders
+    sample = torch.randperm(n, generator=gen)[:65536]
+    for tc, xl, yl in zip(transcoders, x, y):
+        tc.fit_scales(xl[sample].to(device), yl[sample].to(device))
+    opt = torch.optim.Adam([p for tc in transcoders for p in tc.parameters()], lr=settings.lr, betas=(0.9, 0.999))
+    steps = settings.tokens // settings.batch_size
+    since = [torch.zeros(tc.cfg.width, dtype=torch.long, device=device) for tc in transcoders]
+    result = TrainResult(steps, [], [], 0.0, steps * settings.batch_size)
+    pos, order = n, torch.arange(n)
+    start = time.perf_counter()
+    for tc in transcoders:
+        tc.train()
+    for _ in progress_bar(range(steps), desc=f"training {len(transcoders)} transcoders", unit="step",
+                          disable=not settings.progress):
+        if pos + settings.batch_size > n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        rows = order[pos: pos + settings.batch_size]
+        pos += settings.batch_size
+        total, mses, active = 0.0, [], []
+        for layer, tc in enumerate(transcoders):
+            loss, err, _, fired, sparse = _topk_loss(tc, x[layer][rows].to(device),
+                                                     y[layer][rows].to(device) * tc.scale_out, since[layer], settings)
+            since[layer] += settings.batch_size
+            since[layer][fired] = 0
+            total = total + loss
+            mses.append(err.detach().pow(2).sum(-1).mean().item() / tc.cfg.target_dim)
+            active.append(sparse)
+        edges = torch.zeros(())
+        if penalty > 0:
+            for layer in range(len(transcoders) - 1):
+                (vals, idx), (_, idx_next) = active[layer], active[layer + 1]
+                early, late = transcoders[layer], transcoders[layer + 1]
+                # The input-invariant part first, for every pair of features ([width, width]): gathering it is
+                # much cheaper to differentiate than gathering [batch, k, d] rows of both matrices.
+                read = late.W_enc - late.W_enc.mean(-1, keepdim=True)
+                virtual = (early.W_dec @ read.T) * (late.scale_in / early.scale_out)
+                pair = virtual[idx[:, :, None], idx_next[:, None, :]]  # [batch, k, k]
+                per_row = (vals[..., None] * pair).abs().sum((1, 2)) / scales[rows, layer + 1].to(device)
+                edges = edges + per_row.mean()
+            total = total + penalty * edges
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        for tc in transcoders:
+            tc.normalise_decoder()
+        result.mse.append(sum(mses) / len(mses))
+        result.aux.append(float(edges.detach()))
+    result.seconds = time.perf_counter() - start
+    for tc in transcoders:
+        tc.eval()
     return result
