@@ -269,12 +269,24 @@ class AttributionGraph:
         write = self.values[source] * tc_s.W_dec[s.feature].detach().float() / tc_s.scale_out
         read = _centre(tc_t.scale_in * tc_t.W_enc[t.feature].detach().float()) / f["scale2"][t.layer][t.pos]
         out = {"residual": float(write @ read) if s.pos == t.pos else 0.0}
-        ln1_w = f["ln1_w"][t.layer]
         for h in range(f["n_heads"]):
-            ov = f["W_V"][t.layer][h] @ f["W_O"][t.layer][h]  # [d_model, d_model]
-            value = _centre(write) / f["scale1"][t.layer][s.pos] * ln1_w
-            out[f"L{t.layer}H{h}"] = float(f["pattern"][t.layer][h, t.pos, s.pos] * (value @ ov @ read))
+            out[f"L{t.layer}H{h}"] = head_route(write, read, float(f["pattern"][t.layer][h, t.pos, s.pos]),
+                                                float(f["scale1"][t.layer][s.pos]), f["ln1_w"][t.layer],
+                                                f["W_V"][t.layer][h], f["W_O"][t.layer][h])
         return out
+
+
+def head_route(write: Float[torch.Tensor, "d_model"], read: Float[torch.Tensor, "d_model"], weight: float,
+               scale: float, ln_weight: Float[torch.Tensor, "d_model"], W_V: Float[torch.Tensor, "d_model d_head"],
+               W_O: Float[torch.Tensor, "d_head d_model"]) -> float:
+    """The part of an edge that goes through one head with its pattern frozen.
+
+    ``write`` is what the source writes into the residual stream at the source position; the head's LayerNorm
+    there centres it, divides it by its frozen ``scale`` and multiplies it by ``ln_weight``; the OV map ``W_V @ W_O``
+    carries it, times the frozen attention ``weight`` from the reader's position to the source's; and the reader
+    takes the dot product with ``read`` (its own read vector, with its LayerNorm already in it)."""
+    value = _centre(write) / scale * ln_weight
+    return float(weight * (value @ W_V @ W_O @ read))
 
 
 def _centre(x: torch.Tensor) -> torch.Tensor:
