@@ -197,3 +197,24 @@ def spliced_loss(model, sae: Dictionary, tokens: Int[Tensor, "batch pos"], batch
     """The spliced run of `splice_stats` alone: mean loss with ``reconstruct`` (default ``sae``) at the hook."""
     _check_splice(model, sae)
     return _mean_loss(model, tokens, _splice_hooks(sae, "splice", reconstruct), batch_size)
+
+
+@torch.no_grad()
+def splice_stats_together(model, dictionaries: list[Dictionary], tokens: Int[Tensor, "batch pos"],
+                          batch_size: int = 32) -> SpliceStats:
+    """`splice_stats` with several dictionaries spliced in at once (e.g. a transcoder on every MLP), and the
+    ablations done at all their sites together."""
+    if not dictionaries:
+        raise ValueError("give at least one dictionary")
+    for sae in dictionaries:
+        _check_splice(model, sae)
+    sites = [sae.cfg.hook_out or sae.cfg.hook_in for sae in dictionaries]
+    if len(set(sites)) < len(sites):
+        raise ValueError(f"two dictionaries write the same hook point: {sites}")
+    clean = _mean_loss(model, tokens, [], batch_size)
+    spliced = _mean_loss(model, tokens, [h for sae in dictionaries for h in _splice_hooks(sae, "splice")], batch_size)
+    zero = _mean_loss(model, tokens, [h for sae in dictionaries for h in _splice_hooks(sae, "zero")], batch_size)
+    means = [_mean_activation(model, tokens, site, batch_size) for site in sites]
+    mean = _mean_loss(model, tokens, [h for sae, m in zip(dictionaries, means)
+                                      for h in _splice_hooks(sae, "mean", mean=m)], batch_size)
+    return SpliceStats(clean, spliced, zero, mean)

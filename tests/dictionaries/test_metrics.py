@@ -58,3 +58,21 @@ def test_mean_ablation_puts_the_sites_mean_at_every_position(tiny_model, tiny_to
     assert splice.loss_recovered_mean == pytest.approx(0.0, abs=1e-4)
     assert splice.loss_mean != pytest.approx(splice.loss_zero, abs=1e-3)  # a different baseline from zeros
     assert set(splice.as_dict()) >= {"loss_mean", "loss_recovered_mean", "relative_increase"}
+
+
+def test_splicing_together_is_splicing_one_when_there_is_one():
+    import mi_widgets as mw
+    from mi_widgets.dictionaries.metrics import splice_stats, splice_stats_together
+    from mi_widgets.organisms.corpus import story_rows
+
+    model = mw.load_model("stories-gelu-4l")
+    tokens = story_rows(model.tokenizer, 2, 64, seed=3, split="val")
+    tcs = [mw.load_dictionary(f"mlp{layer}-tc") for layer in range(4)]
+    one, alone = splice_stats_together(model, tcs[:1], tokens), splice_stats(model, tcs[0], tokens)
+    assert one.loss_spliced == pytest.approx(alone.loss_spliced, abs=1e-5)
+    assert one.loss_mean == pytest.approx(alone.loss_mean, abs=1e-5)
+    four = splice_stats_together(model, tcs, tokens)
+    # Four imperfect replacements at once cost more than one (a hook that replaced only the last would not).
+    assert four.loss_spliced > one.loss_spliced and four.loss_zero > one.loss_zero
+    with pytest.raises(ValueError, match="same hook"):
+        splice_stats_together(model, [tcs[0], tcs[0]], tokens)
