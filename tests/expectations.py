@@ -535,6 +535,77 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         Claim("attention_gain_window_L2", -0.02, 0.05, smoke=(-0.05, 0.1)),
         at_least("frozen_blocks_gain_min", 0.02, smoke=0.0),
     ],
+    "32_transcoders/32_transcoders.ipynb": [
+        is_true("trained"),
+        # The graph adds up: every feature's edges plus bias equal its activation, and the leaves' paths the logit
+        # difference (measured 1e-5 in both modes), and an edge between adjacent layers splits exactly into routes
+        # (8e-8). Broken by a missing route (a skip path, a head, a constant), off by hundredths or more.
+        at_most("graph_check_sum", 1e-3),
+        at_most("graph_leaf_sum_gap", 1e-3),
+        at_most("routes_gap", 1e-5),
+        # The intervention check: with patterns, scales and TopK held, zeroing a feature moves the target by what
+        # the graph predicts (1e-5; 240 features, smoke 24). Holding patterns and scales alone keeps r at 0.99
+        # (smoke 1.00); live it falls to 0.18 (smoke 0.06), so the gain from holding them is 0.80 (smoke 0.94).
+        # Broken by wrong edges (the first), a TopK that mattered (the second), or a live model that the linear
+        # graph already predicted well (the last two).
+        at_most("check_gap_all_held", 1e-3),
+        at_least("check_r_patterns_scales", 0.9),
+        at_least("check_r_gain", 0.3),
+        at_most("check_r_live", 0.7),
+        # Random inputs: the error terms start 3.4% of the path mass (smoke 3.3%), most of it at layer 0 (2.2%).
+        # Pruned graphs keep a quarter of the nodes for 80% (0.24). The 80% of paths is out of reach: 1 of 12 graphs
+        # within 200,000 paths (smoke: none within 20,000). Broken by transcoders that missed a tenth of the
+        # mass, errors growing with depth, or a few paths carrying most of a prediction.
+        at_most("error_share_total", 0.10),
+        Claim("error_share_largest_layer", 0, 0),
+        Claim("nodes_80_share", 0.05, 0.5),
+        at_least("paths_80_median", 10_000),
+        # Indirect objects: pruned circuits are 116% faithful (median; smoke 156%), the names hold 0.97 of the
+        # logit difference in the graph (smoke 1.44), ranked like single-position patching (Spearman 0.87, smoke
+        # 0.91) and with the same sign at all three names (IO +, S1 -, S2 +). Broken by a pruned circuit that lost
+        # the behaviour, or a graph that credited other tokens or a name with the wrong sign.
+        Claim("ioi_faithfulness_median", 0.6, 1.6, smoke=(0.5, 2.0)),
+        Claim("ioi_graph_names_share", 0.6, 1.6, smoke=(0.5, 2.0)),
+        at_least("ioi_position_spearman", 0.5),
+        is_true("ioi_names_signs_agree"),
+        # Induction: the answer's earlier copy carries 0.98 of the target in the graph (smoke 0.96), the current
+        # token's earlier copy -0.01 (smoke -0.04), while corrupting either costs 0.99 and 0.97 of it (smoke 0.93,
+        # 0.99): the key side matters and a graph with frozen patterns cannot see it. Broken if the key side did
+        # not matter to the model, or the graph credited it.
+        at_least("induction_graph_value_share", 0.6),
+        Claim("induction_graph_key_share", -0.2, 0.2),
+        at_least("induction_corrupt_key_drop", 0.5),
+        at_least("induction_corrupt_value_drop", 0.5),
+        Claim("induction_faithfulness_median", 0.6, 1.6, smoke=(0.5, 2.0)),
+        # The skip path at equal L0: lower FVU on every seed (0.080 against 0.101, seeds within 0.001; in smoke
+        # too), loss recovered 0.98 (smoke 0.18, 8 steps), and the skip path alone explains 30% of an MLP's output
+        # variance (smoke 10%). Broken by a skip path that did not help, or that the features made redundant.
+        is_true("arch_skip_better_every_seed"),
+        at_least("arch_loss_recovered_skip", 0.95, smoke=0.05),
+        at_least("arch_skip_share_mean", 0.1, smoke=0.05),
+        # The edge penalty shrinks what it penalises and prunes smaller, at a cost in loss recovered. Broken by a
+        # penalty that did not reach the weights (ratios near 1) or came for free.
+        at_most("arch_edge_mass_ratio", 0.8, smoke=1.0),
+        at_most("arch_nodes80_ratio", 0.95, smoke=1.05),
+        at_least("arch_loss_recovered_cost", 0.002, smoke=-0.05),
+        # The shipped transcoders share their decoders' starting seed: every aligned pair across layers 0 and 1
+        # pairs a row with the same index (600 pairs), and same-index rows keep a mean cosine of 0.48. Broken by
+        # dictionaries trained from different seeds, or decoders that forgot where they started.
+        at_least("shipped_aligned_same_index_share", 0.9),
+        at_least("shipped_same_index_cosine_mean", 0.2),
+        # On a set trained from different seeds, no pair of features of different layers is above cosine 0.8 (0
+        # against a null of 0; smoke too), and the count finds planted copies (20 of 20). Broken by real shared
+        # directions, or a count that could not see them.
+        at_most("cross_pairs_over_null", 5),
+        at_least("cross_planted_found", 18),
+        # End to end: a tenth of the possible adjacent-layer edges carry 90% of their mass (0.09, smoke 0.11), and
+        # the traced story leaves 3% of its path mass to the errors. Broken by dense connections or large errors.
+        at_most("adjacent_edges_90_median", 0.3),
+        at_most("traced_error_share", 0.15),
+        # Width and budget: the shipped set (2048 features, 2M tokens) leaves less to its errors than a trained one
+        # of 1024 (0.032 against 0.037, ratio 0.85; smoke 0.13). Broken if the bigger set missed more.
+        at_most("width_error_ratio", 1.0),
+    ],
     "44_whole_model/44_whole_model.ipynb": [
         is_true("trained"),
         # The split of a prediction into every component adds up to the model's centred logit (measured 3e-6 at

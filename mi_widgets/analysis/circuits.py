@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from jaxtyping import Float, Int
 
+from mi_widgets.analysis.first_position import prompt_ids
 from mi_widgets.attribution import _token_id
 
 
@@ -294,13 +295,7 @@ def _centre(x: torch.Tensor) -> torch.Tensor:
 
 
 def _check_inputs(model, tokens, transcoders) -> torch.Tensor:
-    tokens = torch.as_tensor(tokens, dtype=torch.long).reshape(-1)
-    if len(tokens) == 0:
-        raise ValueError("the prompt is empty: give at least one token")
-    if len(tokens) > model.cfg.n_ctx:
-        raise ValueError(f"the prompt has {len(tokens)} tokens, more than the model's context ({model.cfg.n_ctx})")
-    if tokens.min() < 0 or tokens.max() >= model.cfg.d_vocab:
-        raise ValueError(f"token ids must be in 0..{model.cfg.d_vocab - 1}")
+    tokens = prompt_ids(model, tokens)
     if model.cfg.attn_only:
         raise ValueError("an attention-only model has no MLPs to put transcoders on")
     if model.cfg.normalization_type not in ("LN", "LNPre"):

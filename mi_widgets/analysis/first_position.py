@@ -79,6 +79,19 @@ class Decomposition:
         return out
 
 
+def prompt_ids(model, tokens: Sequence[int] | Int[torch.Tensor, "pos"]) -> Int[torch.Tensor, "pos"]:
+    """One prompt's token ids as a 1-D tensor, refused clearly if empty, longer than the context or outside the
+    vocabulary."""
+    tokens = torch.as_tensor(tokens, dtype=torch.long).reshape(-1)
+    if len(tokens) == 0:
+        raise ValueError("the prompt is empty: give at least one token")
+    if len(tokens) > model.cfg.n_ctx:
+        raise ValueError(f"the prompt has {len(tokens)} tokens, more than the model's context ({model.cfg.n_ctx})")
+    if tokens.min() < 0 or tokens.max() >= model.cfg.d_vocab:
+        raise ValueError(f"token ids must be in 0..{model.cfg.d_vocab - 1}")
+    return tokens
+
+
 def _source_name(pos: int, bos: bool) -> str:
     return "BOS" if pos == 0 and bos else f"pos {pos}"
 
@@ -95,13 +108,7 @@ def decompose_prediction(model, tokens: Sequence[int] | Int[torch.Tensor, "pos"]
     ``error``, and the others stay whole (``L1 MLP``). The values plus ``constant`` add up to the model's centred
     logit (`Decomposition.check_sum`).
     """
-    tokens = torch.as_tensor(tokens, dtype=torch.long).reshape(-1)
-    if len(tokens) == 0:
-        raise ValueError("the prompt is empty: give at least one token")
-    if len(tokens) > model.cfg.n_ctx:
-        raise ValueError(f"the prompt has {len(tokens)} tokens, more than the model's context ({model.cfg.n_ctx})")
-    if tokens.min() < 0 or tokens.max() >= model.cfg.d_vocab:
-        raise ValueError(f"token ids must be in 0..{model.cfg.d_vocab - 1}")
+    tokens = prompt_ids(model, tokens)
     transcoders = dict(transcoders or {})
     bad = [layer for layer in transcoders if not 0 <= layer < model.cfg.n_layers]
     if bad or (transcoders and model.cfg.attn_only):

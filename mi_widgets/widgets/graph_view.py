@@ -23,10 +23,11 @@ class GraphView:
     """A pruned attribution graph with a static `_repr_html_` and a share slider in `widget`."""
 
     def __init__(self, graph: AttributionGraph, keep: Sequence[int] | None = None,
-                 contexts: Mapping[int, str] | None = None, max_edges: int = 150, share: float = 0.8):
-        if max_edges < 1:
-            raise ValueError(f"max_edges must be at least 1, got {max_edges}")
-        self.graph, self.contexts, self.max_edges = graph, dict(contexts or {}), max_edges
+                 contexts: Mapping[int, str] | None = None, max_edges: int = 150, share: float = 0.8,
+                 max_nodes: int = 80):
+        if max_edges < 1 or max_nodes < 1:
+            raise ValueError(f"max_edges and max_nodes must be at least 1, got {max_edges} and {max_nodes}")
+        self.graph, self.contexts, self.max_edges, self.max_nodes = graph, dict(contexts or {}), max_edges, max_nodes
         self.keep = sorted(set(keep) | {graph.target}) if keep is not None else graph.prune(share)
         bad = [i for i in self.keep if not 0 <= i < len(graph.nodes)]
         if bad:
@@ -35,12 +36,12 @@ class GraphView:
     def svg(self, keep: Sequence[int] | None = None) -> str:
         """The graph restricted to ``keep`` (default: the view's nodes) as an SVG string."""
         graph = self.graph
-        keep = sorted(set(self.keep if keep is None else keep) | {graph.target})
+        through = graph.mass_through()
+        keep = self.shown(keep, through)
         n_pos = len(graph.tokens)
         n_layers = max(n.layer for n in graph.nodes if n.kind != "target") + 1
-        col, row, left, top = 64, 70, 70, 24
+        col, row, left, top = max(34, min(64, 1000 // n_pos)), 80, 70, 24
         width, height = left + col * n_pos + 10, top + row * (n_layers + 1) + 60
-        through = graph.mass_through()
         biggest = float(through[keep].max()) or 1.0
         cells: dict[tuple[int, int], list[int]] = {}
         for i in keep:
@@ -51,9 +52,14 @@ class GraphView:
             y = top + row * (n_layers - layer) if layer < n_layers else top
             if graph.nodes[members[0]].kind == "token":
                 y = top + row * (n_layers + 1)
-            step = min(9.0, (col - 12) / max(len(members), 1))
+            # A cell's nodes sit in a small grid, as many to a line as the column holds.
+            per_line = max(1, int((col - 6) // 8))
+            lines = -(-len(members) // per_line)
             for rank, i in enumerate(members):
-                xy[i] = (left + col * pos + col / 2 + (rank - (len(members) - 1) / 2) * step, y)
+                line, place = divmod(rank, per_line)
+                in_line = min(per_line, len(members) - line * per_line)
+                xy[i] = (left + col * pos + col / 2 + (place - (in_line - 1) / 2) * 8,
+                         y + (line - (lines - 1) / 2) * 8)
         sub = graph.edges[keep][:, keep]
         readers, sources = sub.nonzero(as_tuple=True)
         pairs = [(abs(float(sub[a, b])), keep[a], keep[b]) for a, b in zip(readers.tolist(), sources.tolist())]
@@ -78,7 +84,7 @@ class GraphView:
             tip = f"{node.label}\nvalue {float(graph.values[i]):.3g}; paths through it: {share:.1%} of the target"
             if i in self.contexts:
                 tip += "\n" + self.contexts[i]
-            size = 3 + 7 * (float(through[i]) / biggest) ** 0.5
+            size = 2 + 5 * (float(through[i]) / biggest) ** 0.5
             colour = COLOURS[node.kind]
             shape = (f'<rect x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}" height="{2 * size:.1f}" '
                      f'fill="{colour}" stroke="#666"/>' if node.kind == "error" else
@@ -86,15 +92,25 @@ class GraphView:
             parts.append(f'<g class="node">{shape}<title>{html.escape(tip)}</title></g>')
         for pos, label in enumerate(n.label for n in graph.nodes if n.kind == "token"):
             text = html.escape(label.split(" ", 2)[-1])
-            parts.append(f'<text x="{left + col * pos + col / 2:.1f}" y="{height - 18}" text-anchor="middle" '
-                         f'fill="#333">{text}</text>')
+            x = left + col * pos + col / 2
+            parts.append(f'<text x="{x:.1f}" y="{height - 40}" text-anchor="end" fill="#333" '
+                         f'transform="rotate(-40 {x:.1f} {height - 40})">{text}</text>')
         parts.append("</svg>")
         return "".join(parts)
+
+    def shown(self, keep: Sequence[int] | None = None, through=None) -> list[int]:
+        """The nodes drawn: ``keep`` (default: the view's), at most ``max_nodes`` of them by path mass, and the target."""
+        graph = self.graph
+        through = graph.mass_through() if through is None else through
+        keep = sorted(set(self.keep if keep is None else keep) - {graph.target}, key=lambda i: -float(through[i]))
+        return sorted(keep[: self.max_nodes] + [graph.target])
 
     def _repr_html_(self) -> str:
         kept = sum(self.graph.nodes[i].kind == "feature" for i in self.keep)
         caption = (f"{kept} features and {len(self.keep) - kept - 1} tokens and error terms carry "
                    f"{self.graph.carried(self.keep):.0%} of {html.escape(self.graph.nodes[-1].label)}")
+        if len(self.keep) - 1 > self.max_nodes:
+            caption += f"; the {self.max_nodes} with the most path mass through them are drawn"
         return f'<figure style="overflow-x:auto">{self.svg()}<figcaption>{caption}</figcaption></figure>'
 
     def widget(self):
@@ -113,7 +129,8 @@ class GraphView:
 
 
 def graph_view(graph: AttributionGraph, keep: Sequence[int] | None = None, contexts: Mapping[int, str] | None = None,
-               max_edges: int = 150, share: float = 0.8) -> GraphView:
-    """Draw ``graph`` restricted to ``keep`` (default: the nodes that carry ``share`` of the target), with at most
-    ``max_edges`` of the largest edges between them; ``contexts`` maps node indices to hover text."""
-    return GraphView(graph, keep, contexts, max_edges, share)
+               max_edges: int = 150, share: float = 0.8, max_nodes: int = 80) -> GraphView:
+    """Draw ``graph`` restricted to ``keep`` (default: the nodes that carry ``share`` of the target), at most
+    ``max_nodes`` of them (those with the most path mass through them) and the ``max_edges`` largest edges between
+    them; ``contexts`` maps node indices to hover text."""
+    return GraphView(graph, keep, contexts, max_edges, share, max_nodes)

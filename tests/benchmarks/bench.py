@@ -259,9 +259,33 @@ def bench_patching() -> list[str]:
             f"**Speed-up: {activation / attribution:.0f}x**; correlation of the two over the components: {corr:.3f}.", ""]
 
 
+def bench_attribution_graph() -> list[str]:
+    """An attribution graph through all four shipped transcoders of the 4-layer model, for prompts of growing length."""
+    from mi_widgets.analysis.circuits import LogitTarget, attribution_graph
+    from mi_widgets.organisms.corpus import story_rows
+
+    model = mw.load_model("stories-gelu-4l")
+    transcoders = {layer: mw.load_dictionary(f"mlp{layer}-tc") for layer in range(4)}
+    rows = story_rows(model.tokenizer, 1, 65, seed=0, split="test")
+    lines = ["## Attribution graph", "", "| prompt tokens | nodes | build (s) | prune to 80% (s) |",
+             "| ---: | ---: | ---: | ---: |"]
+    worst = 0.0
+    for length in (16, 32, 64):
+        prompt = rows[0, :length].tolist()
+        target = LogitTarget(int(rows[0, length]))
+        graph = attribution_graph(model, prompt, transcoders, target)  # warm-up, and the node count
+        build = best_of(lambda: attribution_graph(model, prompt, transcoders, target))
+        prune = best_of(lambda: attribution_graph(model, prompt, transcoders, target).prune(0.8)) - build
+        if length <= 32:
+            worst = max(worst, build)
+        lines.append(f"| {length} | {len(graph.nodes):,} | {build:.2f} | {max(prune, 0.0):.2f} |")
+    return lines + ["", f"**Slowest build for a prompt of up to 32 tokens: {worst:.2f} s** (bar: < 2 s).", ""]
+
+
 SECTIONS = {"models": lambda: bench_models() + [""], "harvest": lambda: bench_harvest(),
             "dashboard": lambda: bench_dashboard(), "batched_eval": lambda: bench_batched_eval(),
-            "sae": lambda: bench_sae(), "patching": lambda: bench_patching()}
+            "sae": lambda: bench_sae(), "patching": lambda: bench_patching(),
+            "attribution_graph": lambda: bench_attribution_graph()}
 
 
 def replace_section(text: str, lines: list[str]) -> str:

@@ -42,3 +42,13 @@ def test_pruned_by_default_and_bad_nodes_refused():
         graph_view(graph, keep=[9])
     with pytest.raises(ValueError, match="max_edges"):
         graph_view(graph, keep=[0], max_edges=0)
+
+
+def test_max_nodes_draws_the_heaviest_and_says_so():
+    graph = small_graph()
+    view = graph_view(graph, keep=range(5), max_nodes=2)
+    through = graph.mass_through()
+    heaviest = sorted(range(4), key=lambda i: -float(through[i]))[:2]
+    assert view.shown() == sorted(heaviest + [graph.target])
+    page = view._repr_html_()
+    assert page.count('<g class="node">') == 3 and "the 2 with the most path mass" in page
