@@ -554,12 +554,12 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         at_most("check_r_live", 0.7),
         # Random inputs: the error terms start 3.4% of the path mass (smoke 3.3%), most of it at layer 0 (2.2%).
         # Pruned graphs keep a quarter of the nodes for 80% (0.24). The 80% of paths is out of reach: 1 of 12 graphs
-        # within 200,000 paths (smoke: none within 20,000). Broken by transcoders that missed a tenth of the
+        # within 200,000 paths (smoke: none within 5,000). Broken by transcoders that missed a tenth of the
         # mass, errors growing with depth, or a few paths carrying most of a prediction.
         at_most("error_share_total", 0.10),
         Claim("error_share_largest_layer", 0, 0),
         Claim("nodes_80_share", 0.05, 0.5),
-        at_least("paths_80_median", 10_000),
+        at_least("paths_80_median", 10_000, smoke=4_000),
         # Indirect objects: pruned circuits are 116% faithful (median; smoke 156%), the names hold 0.97 of the
         # logit difference in the graph (smoke 1.44), ranked like single-position patching (Spearman 0.87, smoke
         # 0.91) and with the same sign at all three names (IO +, S1 -, S2 +). Broken by a pruned circuit that lost
@@ -598,6 +598,9 @@ EXPECTATIONS: dict[str, list[Claim]] = {
         # directions, or a count that could not see them.
         at_most("cross_pairs_over_null", 5),
         at_least("cross_planted_found", 18),
+        # Yet the largest cosine between layers (0.62) is above the null's largest (0.41; smoke 0.40 and 0.37): weak
+        # sharing, no copies. Broken by decoders of different layers as unrelated as random rotations make them.
+        at_least("cross_max_over_null", 0.05, smoke=-0.1),
         # End to end: a tenth of the possible adjacent-layer edges carry 90% of their mass (0.09, smoke 0.11), and
         # the traced story leaves 3% of its path mass to the errors. Broken by dense connections or large errors.
         at_most("adjacent_edges_90_median", 0.3),
