@@ -270,7 +270,9 @@ def train_transcoder_set(transcoders: list[Dictionary], x: list[Float[Tensor, "n
                 # much cheaper to differentiate than gathering [batch, k, d] rows of both matrices.
                 read = late.W_enc - late.W_enc.mean(-1, keepdim=True)
                 virtual = (early.W_dec @ read.T) * (late.scale_in / early.scale_out)
-                pair = virtual[idx[:, :, None], idx_next[:, None, :]]  # [batch, k, k]
+                # gather, whose backward (scatter_add) is deterministic on the CPU, unlike advanced indexing's.
+                flat = (idx[:, :, None] * virtual.shape[1] + idx_next[:, None, :]).reshape(-1)
+                pair = virtual.reshape(-1).gather(0, flat).reshape(idx.shape[0], idx.shape[1], idx_next.shape[1])
                 per_row = (vals[..., None] * pair).abs().sum((1, 2)) / scales[rows, layer + 1].to(device)
                 edges = edges + per_row.mean()
             total = total + penalty * edges

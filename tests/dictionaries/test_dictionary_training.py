@@ -129,3 +129,16 @@ def test_a_transcoder_set_refuses_bad_input():
     bad[5, 3] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         train_transcoder_set(tcs, [bad, x[1]], y, settings)
+
+
+def test_a_transcoder_set_with_a_penalty_is_reproducible():
+    """Same seed, same weights, bit for bit: the penalty's gather must not accumulate its gradient in a thread order
+    (advanced indexing's backward did, and two runs differed in the last bits)."""
+    x, y, scales = transcoder_chain(n=4096)
+    weights = []
+    for _ in range(2):
+        tcs = [Dictionary(DictConfig(d_in=16, width=64, k=4, d_out=16), seed=layer) for layer in range(2)]
+        train_transcoder_set(tcs, x, y, TrainSettings(tokens=16_384, batch_size=1024, progress=False), scales,
+                             penalty=1.0)
+        weights.append(torch.cat([p.detach().flatten() for tc in tcs for p in tc.parameters()]))
+    assert torch.equal(weights[0], weights[1])
