@@ -160,8 +160,9 @@ index = {layer: FeatureIndex(tc, inputs[tc.cfg.hook_in], context_rows) for layer
 def contexts_of(layer: int, feature: int, n: int = 3, indexes: dict | None = None) -> str:
     """A feature's top contexts as text, the firing token in [brackets] (``indexes``: another set's indexes)."""
     top = top_contexts(model, context_rows, (indexes or index)[layer].dense(feature), n=n, before=6, after=1)
-    return "\n".join(f"{r.before}[{r.token}]{r.after}  ({r.activation:.2f})" for r in top.itertuples()
-                     if r.activation > 0) or "(never active on the indexed stories)"
+    lines = (f"{r.before}[{r.token}]{r.after}".replace("\n", "↵") + f"  ({r.activation:.2f})"
+             for r in top.itertuples() if r.activation > 0)
+    return "\n".join(lines) or "(never active on the indexed stories)"
 
 
 hover = {i: contexts_of(graph.nodes[i].layer, graph.nodes[i].feature) for i in kept if graph.nodes[i].kind == "feature"}
@@ -275,9 +276,9 @@ stats = pd.DataFrame(stats)
 errors = stats[[f"L{layer} error" for layer in range(n_layers)]]
 for layer in range(n_layers):
     mw.record(f"error_share_L{layer}", float(errors[f"L{layer} error"].median()))
-mw.record("error_share_total", float(errors.sum(1).median()))
+mw.record("error_share_total", float(errors.sum(axis=1).median()))
 mw.record("error_share_largest_layer", int(errors.median().to_numpy().argmax()))
-mw.record("error_share_total_p90", float(errors.sum(1).quantile(0.9)))
+mw.record("error_share_total_p90", float(errors.sum(axis=1).quantile(0.9)))
 mw.record("nodes_80_median", float(stats["nodes 80%"].median()))
 mw.record("nodes_90_median", float(stats["nodes 90%"].median()))
 mw.record("nodes_median", float(stats["nodes"].median()))
@@ -510,7 +511,7 @@ for name in variants:
 summary = pd.DataFrame(summary).T
 by_variant = arch.groupby("variant", sort=False).agg(["mean", "min", "max"])
 fvu_cols = [f"FVU L{layer}" for layer in range(n_layers)]
-mean_fvu = arch.assign(fvu=arch[fvu_cols].mean(1)).groupby("variant")["fvu"]
+mean_fvu = arch.assign(fvu=arch[fvu_cols].mean(axis=1)).groupby("variant")["fvu"]
 mw.record("arch_fvu_skip", float(mean_fvu.mean()["skip"]))
 mw.record("arch_fvu_no_skip", float(mean_fvu.mean()["no skip"]))
 mw.record("arch_fvu_skip_max", float(mean_fvu.max()["skip"]))
@@ -585,7 +586,7 @@ for early in range(n_layers):
             rotation, _ = torch.linalg.qr(torch.randn(b.shape[1], b.shape[1], generator=gen))
             nulls.append(int((cosines(a, b @ rotation) > COSINE).sum()))
         cross.append({"layers": f"L{early}-L{late}", "pairs": len(found), "null max": max(nulls),
-                      "null mean": float(np.mean(nulls)), "examples": found[:3].tolist(), "early": early, "late": late})
+                      "null mean": float(np.mean(nulls)), "early": early, "late": late})
 cross = pd.DataFrame(cross)
 # The largest cosine between layers, against the same statistic under the null; and the power of the count: the
 # same count after planting 20 of layer 0's directions (plus noise, cosine about 0.9) among layer 1's rows.
@@ -610,19 +611,17 @@ mw.record("cross_pairs_over_null", int(cross["pairs"].sum() - cross["null max"].
 cross[["layers", "pairs", "null max", "null mean"]].style.hide(axis="index")
 
 # %%
-examples = []
-for row in cross.sort_values("pairs", ascending=False).itertuples():
-    for i, j in row.examples[: 3 - len(examples)]:
-        cos = float(cosines(cross_set[row.early].W_dec[i: i + 1], cross_set[row.late].W_dec[j: j + 1]))
-        examples.append((f"L{row.early} #{i} / L{row.late} #{j} (cosine {cos:.2f})",
-                         contexts_of(row.early, i, 2, cross_index), contexts_of(row.late, j, 2, cross_index)))
-    if len(examples) >= 3:
-        break
-for pair, first, second in examples:
-    print(f"{pair}\n  earlier:\n    " + first.replace("\n", "\n    ") + "\n  later:\n    "
-          + second.replace("\n", "\n    "))
-if not examples:
-    print(f"no pair of features of different layers has a cosine above {COSINE}")
+# The three most aligned pairs of features of different layers (above COSINE or not), with their top contexts.
+best = []
+for early in range(n_layers):
+    for late in range(early + 1, n_layers):
+        cos = cosines(cross_set[early].W_dec.detach(), cross_set[late].W_dec.detach())
+        values, flat = cos.flatten().topk(3)
+        best += [(float(v), early, late, *divmod(int(f), cos.shape[1])) for v, f in zip(values, flat)]
+for cos, early, late, i, j in sorted(best, reverse=True)[:3]:
+    print(f"L{early} #{i} / L{late} #{j} (cosine {cos:.2f})\n  earlier:\n    "
+          + contexts_of(early, i, 2, cross_index).replace("\n", "\n    ") + "\n  later:\n    "
+          + contexts_of(late, j, 2, cross_index).replace("\n", "\n    "))
 
 # %% [markdown]
 # ## 7. End to end
@@ -663,9 +662,13 @@ else:
         f"{r['check_spearman_live']:.2f}); holding the patterns and scales alone brings r to "
         f"{r['check_r_patterns_scales']:.2f}, the patterns alone to {r['check_r_patterns']:.2f}. So TopK's choices "
         "cost little, and what the linear graph misses is attention patterns that move when a feature is switched "
-        f"off: live, the {r['check_n_later']} features of layers 1 and up are predicted at r = "
-        f"{r['check_r_live_later']:.2f}, the {r['check_n_layer0']} of layer 0, which later heads' queries and keys "
-        f"read, at r = {r['check_r_live_layer0']:.2f}.",
+        f"off. Live, the {r['check_n_layer0']} features of layer 0 are predicted at r = "
+        f"{r['check_r_live_layer0']:.2f} and the {r['check_n_later']} of later layers at "
+        f"{r['check_r_live_later']:.2f}"
+        + (": no better for features that fewer heads read after them." if abs(r["check_r_live_layer0"]
+                                                                              - r["check_r_live_later"]) < 0.15 else
+           (": the early features, which every later head's queries and keys can read, are the worse predicted."
+            if r["check_r_live_layer0"] < r["check_r_live_later"] else ": the later features are the worse predicted.")),
         f"Random inputs ({N_RANDOM} held-out positions): the error terms start a median "
         f"{r['error_share_total']:.1%} of the path mass (90th percentile {r['error_share_total_p90']:.1%}), by layer "
         + ", ".join(f"L{layer} {r[f'error_share_L{layer}']:.1%}" for layer in range(n_layers)) +
