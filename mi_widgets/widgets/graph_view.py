@@ -65,8 +65,9 @@ class GraphView:
         pairs = [(abs(float(sub[a, b])), keep[a], keep[b]) for a, b in zip(readers.tolist(), sources.tolist())]
         pairs = sorted(pairs, reverse=True)[: self.max_edges]
         strongest = pairs[0][0] if pairs else 1.0
-        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="mi-graph" width="{width}" height="{height}" '
-                 f'viewBox="0 0 {width} {height}" style="font:11px sans-serif;background:#fff">',
+        # Scaled to the page's width (the viewBox keeps the proportions), never above its own size.
+        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="mi-graph" width="100%" viewBox="0 0 {width} {height}" '
+                 f'style="max-width:{width}px;font:11px sans-serif;background:#fff">',
                  "<style>.mi-graph g.node:hover > *:first-child{stroke:#000;stroke-width:2}</style>"]
         for layer in range(n_layers):
             y = top + row * (n_layers - layer)
