@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -150,7 +151,8 @@ def _evaluate(model, val_rows, step: int, log: TrainLog) -> None:
 
 
 def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], cfg: TrainConfig,
-          drills: RowSampler | None = None, template_drills: RowSampler | None = None) -> TrainLog:
+          drills: RowSampler | None = None, template_drills: RowSampler | None = None,
+          on_step: Callable[[int, torch.nn.Module], None] | None = None) -> TrainLog:
     """Train ``model`` in place with AdamW on rows from ``sampler``; returns the log.
 
     Phase 1 (``cfg.induction_warmup_steps``): repeated random spans only, many short rows per step,
@@ -160,6 +162,7 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
     Story phase: ``cfg.batch_size`` story rows plus ``cfg.repeat_rows_with_stories`` repeat rows per
     step (and ``cfg.ioi_rows`` rows from ``drills``), until ``cfg.tokens`` story tokens; the last
     ``cfg.cooldown_frac`` of them at a decaying learning rate.
+    ``on_step(steps_done, model)`` runs after every optimizer step (to keep checkpoints, for example).
     """
     if (cfg.ioi_rows or cfg.ioi_warmup_steps) and drills is None:
         raise ValueError("cfg.ioi_rows and cfg.ioi_warmup_steps need a RowSampler of drill text (drills=...)")
@@ -221,6 +224,8 @@ def train(model, sampler: RowSampler, val_rows: Int[torch.Tensor, "batch pos"], 
                 _evaluate(model, val_rows, step, log)
             bar.set_postfix(val=f"{log.val_loss[-1]:.3f}", ind=f"{log.induction_loss_ratio[-1]:.2f}")
         step += 1
+        if on_step is not None:
+            on_step(step, model)
         bar.update()
     bar.close()
     log.warmup_steps = warmup

@@ -46,6 +46,17 @@ def test_train_counts_tokens_of_both_phases(tmp_path):
     assert all(np.isfinite(log.train_loss))
 
 
+def test_on_step_sees_every_step_after_its_update(tmp_path):
+    model, sampler, n_ctx = _tiny_setup(tmp_path)
+    cfg = TrainConfig(tokens=3 * 2 * n_ctx, batch_size=2, induction_warmup_steps=2, repeat_rows=2, repeat_row_len=16,
+                      repeat_rows_with_stories=0, induction_target=0.0, eval_every=10, warmup_steps=1)
+    seen = []
+    train(model, sampler, sampler.batch(2, repeat_frac=0.0), cfg,
+          on_step=lambda step, m: seen.append((step, m.embed.W_E.detach().clone())))
+    assert [s for s, _ in seen] == [1, 2, 3, 4, 5]  # steps done: warm-up and story steps alike
+    assert not torch.equal(seen[0][1], seen[-1][1])  # called after the optimizer moved the weights
+
+
 def test_drill_rows_are_counted_and_required(tmp_path):
     model, sampler, n_ctx = _tiny_setup(tmp_path)
     cfg = TrainConfig(tokens=2 * 4 * n_ctx, batch_size=4, induction_warmup_steps=0, repeat_rows_with_stories=1,
