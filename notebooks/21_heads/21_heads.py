@@ -502,7 +502,7 @@ mw.record("text_ratio", text_rates["punctuation"] / text_rates["word"])
 # %% [markdown]
 # ## What we found
 
-# %%
+# %% tags=["hide-input"]
 r = mw.records()
 if not r["trained"] or not r["suite_trained"]:
     found = [mw.untrained_finding(MODEL, model_loss, model.cfg.d_vocab, "its heads")]

@@ -124,7 +124,9 @@ steps_table["phase change"] = steps_table[list(CURVES)].median(axis=1).round().a
 behaviour = ["ICL score", "second-copy loss", "prefix matching"]  # what the model does, and where a head looks
 steps_table["spread of the three"] = steps_table[behaviour].max(axis=1) - steps_table[behaviour].min(axis=1)
 
-fig, axes = plt.subplots(1, 5, figsize=(16, 3.2))
+fig, axes = plt.subplots(2, 3, figsize=(11, 6))
+axes = axes.flatten()
+axes[-1].axis("off")  # five panels
 for ax, name in zip(axes, [*CURVES, "story loss"]):
     for seed, f in frames.items():
         line, = ax.plot(f.step, f[name], lw=1.5, label=f"seed {seed}")
@@ -275,7 +277,7 @@ mw.record("reference_second_copy_loss", ref_report.loss_second)
 # %% [markdown]
 # ## What we found
 
-# %%
+# %% tags=["hide-input"]
 r = mw.records()
 n = r["seeds"]
 found = [f"Trained {n} time{'s' * (n > 1)} for {r['steps']} steps, the story loss falls from {r['story_loss_start']:.2f} "
