@@ -30,6 +30,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from mi_widgets.heads import induction_report
 from mi_widgets.logprobs import next_token_losses
+from mi_widgets.models import check_device
 from mi_widgets.organisms.corpus import RowSampler
 from mi_widgets.organisms.model_training import TrainConfig, TrainLog, train
 
@@ -66,7 +67,9 @@ class InductionRecipe:
 
 
 def small_attn_only(tokenizer, recipe: InductionRecipe, seed: int, device: str = "cpu") -> HookedTransformer:
-    """A freshly initialised two-layer attention-only model with ``tokenizer``'s vocabulary."""
+    """A freshly initialised two-layer attention-only model with ``tokenizer``'s vocabulary, on ``device`` (a
+    device torch cannot use is a clear `mi_widgets.models.ModelLoadError`)."""
+    device = check_device(device)
     cfg = HookedTransformerConfig(n_layers=2, attn_only=True, d_model=recipe.d_model, n_heads=recipe.n_heads,
                                   d_head=recipe.d_model // recipe.n_heads, n_ctx=recipe.n_ctx,
                                   d_vocab=len(tokenizer), normalization_type="LN",

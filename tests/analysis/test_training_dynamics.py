@@ -91,6 +91,16 @@ def test_change_correlation_tells_together_from_apart():
     assert np.isnan(change_correlation(flat, "a", "flat", 500, 150))
 
 
+def test_a_device_torch_cannot_use_is_a_clear_error():
+    from mi_widgets.analysis.training_dynamics import small_attn_only
+    from mi_widgets.models import ModelLoadError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ModelLoadError, match="CUDA"):
+        small_attn_only(load_bundled_tokenizer(), TINY, seed=0, device="cuda")
+
+
 def test_recipe_refuses_nonsense():
     with pytest.raises(ValueError, match="every"):
         InductionRecipe(steps=10, every=20)
