@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from jaxtyping import Float, Int
 
+from mi_widgets.patching import logit_diff
+
 
 
 class Prompts(NamedTuple):
@@ -40,7 +42,8 @@ def _ordinary_tokens(model, exclude: Sequence[int] = ()) -> np.ndarray:
     return np.array([t for t in range(min(len(model.tokenizer), model.cfg.d_vocab)) if t not in skip])
 
 
-def _one_token(tokenizer, text: str) -> int:
+def one_token_id(tokenizer, text: str) -> int:
+    """The id of ``text``, which must be one token for ``tokenizer`` (else a clear error)."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if len(ids) != 1:
         raise ValueError(f"{text!r} is {len(ids)} tokens for this tokenizer; each end must be one token")
@@ -120,7 +123,7 @@ def stop_prompts(model, ends: Sequence[str], n: int, seed: int = 0, span: int = 
     """``filler | S E Z | filler | S E`` -> ``Z``, with the span ``S`` of ``span`` random tokens ending in ``E``:
     ``"punctuation"`` takes ``E`` from ``ends`` (each must be one token), ``"word"`` a random ordinary token.
     ``other`` is a random token that never appears in the row (the base rate)."""
-    end_ids = [_one_token(model.tokenizer, e) for e in ends]
+    end_ids = [one_token_id(model.tokenizer, e) for e in ends]
     rng = np.random.default_rng(seed)
     pool = _ordinary_tokens(model, end_ids)
     rows: dict[str, list[list[int]]] = {"punctuation": [], "word": []}
@@ -146,8 +149,7 @@ def answer_probability(model, prompts: Prompts) -> Float[torch.Tensor, "batch"]:
 @torch.no_grad()
 def logit_difference(model, prompts: Prompts) -> Float[torch.Tensor, "batch"]:
     """Logit of each row's ``answer`` minus that of its ``other`` at the last position: [batch]."""
-    logits = model(prompts.tokens.to(model.cfg.device))[:, -1].float().cpu()
-    return logits.gather(-1, prompts.answer[:, None])[:, 0] - logits.gather(-1, prompts.other[:, None])[:, 0]
+    return logit_diff(model(prompts.tokens.to(model.cfg.device)).float().cpu(), prompts.answer, prompts.other)
 
 
 def continuation_rates(rows: Int[torch.Tensor, "batch pos"], stops: Sequence[int], match: int = 3) -> dict[str, float]:

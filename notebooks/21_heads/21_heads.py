@@ -53,7 +53,7 @@ import mi_widgets as mw
 from mi_widgets import exercises
 from mi_widgets.analysis.head_wiki import ablation_effects, head_wiki, labelled_batch
 from mi_widgets.analysis.induction_bugs import (ambiguous_prompts, answer_probability, continuation_rates,
-                                                logit_difference, split_token_prompts, stop_prompts)
+                                                logit_difference, one_token_id, split_token_prompts, stop_prompts)
 from mi_widgets.analysis.skip_trigram_bugs import bug_effect, skip_trigram_sites
 from mi_widgets.attribution import direct_logit_attribution
 from mi_widgets.book.build import BUILD
@@ -472,7 +472,7 @@ for name, m in models.items():
 bugs = pd.DataFrame(bugs, columns=["model", "copy, whole name", "copy, split name", "copy, floor",
                                    "second token's gain (logit)", "earlier occurrence's pull (logit)",
                                    "copy after a word", "copy after punctuation"]).set_index("model")
-stop_ids = [model.tokenizer(e, add_special_tokens=False)["input_ids"][0] for e in STOPS]
+stop_ids = [one_token_id(model.tokenizer, e) for e in STOPS]
 text_rates = continuation_rates(story_rows(model.tokenizer, 16 if SMOKE else 128, row_length(model), seed=SEED,
                                            split="val"), stop_ids)
 bugs.style.format(precision=3)
