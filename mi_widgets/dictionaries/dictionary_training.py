@@ -51,6 +51,9 @@ class TrainSettings:
     """A latent that has not fired for this many tokens counts as dead for the auxiliary loss."""
     resample_at: tuple[float, ...] = ()
     """Fractions of the run (e.g. (0.25, 0.5)) at which dead latents restart on the worst-explained rows."""
+    refit: bool = True
+    """Set the data scales (and an SAE's b_dec) from the data before training; False keeps a trained dictionary's
+    own, to fine-tune it on new activations from where it is."""
     shuffle: bool = True
     """Shuffle the rows on every pass; False keeps their order (correlated batches, for comparison)."""
     seed: int = 0
@@ -153,8 +156,9 @@ def train_dictionary(sae: Dictionary, x: Float[Tensor, "n d_in"], settings: Trai
     gen = torch.Generator().manual_seed(settings.seed)
     device = sae.W_dec.device  # the data stays where it is (the CPU); samples and batches move to the dictionary
     sample = x[torch.randperm(len(x), generator=gen)[:65536]].to(device)
-    sae.fit_scales(sample, None if y is None else y[torch.randperm(len(y), generator=gen)[:65536]].to(device))
-    if not cfg.is_transcoder:
+    if settings.refit:
+        sae.fit_scales(sample, None if y is None else y[torch.randperm(len(y), generator=gen)[:65536]].to(device))
+    if settings.refit and not cfg.is_transcoder:
         with torch.no_grad():  # start b_dec at the (scaled) data median: encoders then see centred inputs
             sae.b_dec.copy_((sample * sae.scale_in).median(dim=0).values)
     opt = torch.optim.Adam(sae.parameters(), lr=settings.lr, betas=(0.9, 0.999))

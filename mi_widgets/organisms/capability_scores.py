@@ -1,8 +1,8 @@
 """How well a model does each planted capability, read from the labels of generated stories.
 
-`capability_table` scores every labelled token (top-1 accuracy, loss); `ioi_table` scores each
-indirect-object item by its logit difference (answer against the other name), with the template and
-role order it came from. Both feed the model cards (`organisms.cards`). Introduced in
+`capability_token_scores` scores every labelled token (top-1 accuracy, loss), `capability_table` sums
+them up per capability, and `ioi_table` scores each indirect-object item by its logit difference (answer
+against the other name), with the template and role order it came from. Both feed the model cards (`organisms.cards`). Introduced in
 ``notebooks/01_models/01_models.ipynb``.
 """
 
@@ -17,8 +17,8 @@ from mi_widgets.organisms.corpus import capability_tokens
 from mi_widgets.organisms.stories import Story
 
 
-def capability_table(model, stories: Sequence[Story], batch_size: int = 16) -> pd.DataFrame:
-    """Per planted capability: labelled tokens, top-1 accuracy and mean loss of the model on them."""
+def capability_token_scores(model, stories: Sequence[Story], batch_size: int = 16) -> pd.DataFrame:
+    """One row per labelled token of ``stories``: its capability, whether the model's top guess is right, its loss."""
     if not stories:
         raise ValueError("need at least one story")
     encoded = [capability_tokens(model.tokenizer, s) for s in stories]
@@ -27,7 +27,12 @@ def capability_table(model, stories: Sequence[Story], batch_size: int = 16) -> p
     for (_, marks), sc in zip(encoded, scores):
         for capability, pos in marks:
             rows.append((capability, int(sc.ranks[pos - 1] == 1), -sc.logprobs[pos - 1].item()))
-    frame = pd.DataFrame(rows, columns=["capability", "correct", "loss"])
+    return pd.DataFrame(rows, columns=["capability", "correct", "loss"])
+
+
+def capability_table(model, stories: Sequence[Story], batch_size: int = 16) -> pd.DataFrame:
+    """Per planted capability: labelled tokens, top-1 accuracy and mean loss of the model on them."""
+    frame = capability_token_scores(model, stories, batch_size)
     return (frame.groupby("capability").agg(tokens=("correct", "size"), accuracy=("correct", "mean"),
                                            loss=("loss", "mean")).reset_index())
 

@@ -142,3 +142,14 @@ def test_a_transcoder_set_with_a_penalty_is_reproducible():
                              penalty=1.0)
         weights.append(torch.cat([p.detach().flatten() for tc in tcs for p in tc.parameters()]))
     assert torch.equal(weights[0], weights[1])
+
+
+def test_refit_false_fine_tunes_from_the_dictionarys_own_scales():
+    x = SparseFeatureData(d=16, n_features=64, active=2, seed=3).sample(4096)
+    sae = Dictionary(DictConfig(d_in=16, width=32, k=2), seed=0)
+    train_dictionary(sae, x, TrainSettings(tokens=4096, batch_size=1024, progress=False))
+    scale, offset = sae.scale_in.clone(), sae.b_dec.detach().clone()
+    train_dictionary(sae, 2 * x, TrainSettings(tokens=0, batch_size=1024, progress=False, refit=False))
+    assert torch.equal(sae.scale_in, scale) and torch.equal(sae.b_dec.detach(), offset)
+    train_dictionary(sae, 2 * x, TrainSettings(tokens=0, batch_size=1024, progress=False))
+    assert torch.allclose(sae.scale_in, scale / 2)  # refitted to the doubled data
