@@ -118,11 +118,8 @@ class RemovalSchedule:
     seed: int = 0
 
     def stages(self, names: list[str]) -> list[list[str]]:
+        """The norms frozen at each stage, for a model whose norms are ``names`` (in `layernorm_names` order)."""
         return [[n] for n in names] if self.groups is None else [list(g) for g in self.groups]
-
-    @property
-    def steps(self) -> int:
-        return self.steps_between * (len(self.groups) if self.groups is not None else 0) + self.final_steps
 
 
 @dataclass
@@ -185,9 +182,11 @@ def remove_layernorms(model, sampler: RowSampler, schedule: RemovalSchedule, cal
                        unit="step", disable=not progress)
     with torch.enable_grad():
         for stage, n_steps in plan:
+            if stage:
+                # Drawn in the control too, so that both train on the same rows.
+                calibration = sampler.batch(calibration_rows, repeat_frac=0.0).to(device)
             if stage and freeze:
                 student.eval()
-                calibration = sampler.batch(calibration_rows, repeat_frac=0.0).to(device)
                 if bos is not None:
                     bos.update(bos_scales(student, stage, frozen=scales, bos=bos))
                 scales.update(average_scales(student, calibration, stage, frozen=scales, bos=bos))
@@ -307,10 +306,11 @@ def across_frozen_norm(transcoder: Dictionary, scales: dict[str, float], n_layer
 
 
 def relative_weight_change(before: dict[str, Tensor], after: dict[str, Tensor]) -> pd.Series:
-    """``|after - before| / |before|`` (Frobenius norms) for every matrix the two state dicts share."""
+    """``|after - before| / |before|`` (Frobenius norms) for every weight matrix the two state dicts share (biases,
+    which TransformerLens keeps per head as [n_heads, d_head], and buffers left out)."""
     changes = {name: float((after[name] - w).norm() / w.norm()) for name, w in before.items()
-               if w.ndim >= 2 and w.is_floating_point() and name in after and after[name].shape == w.shape
-               and w.norm() > 0}
+               if w.ndim >= 2 and w.is_floating_point() and not name.rsplit(".", 1)[-1].startswith("b_")
+               and name in after and after[name].shape == w.shape and w.norm() > 0}
     return pd.Series(changes, name="relative change")
 
 
@@ -331,13 +331,13 @@ def frozen_layernorm(x: Float[Tensor, "... d"], w: Float[Tensor, "d"], b: Float[
 
 
 @torch.no_grad()
-def match_across_norm(before: Float[Tensor, "n_before d"], after: Float[Tensor, "n_after d"]
+def match_across_norm(before: Float[Tensor, "n_before d"], after: Float[Tensor, "n_after d"], centre: bool = True
                       ) -> tuple[Int[Tensor, "n_before"], Float[Tensor, "n_before"]]:
     """For each direction of ``before`` (decoder rows of an SAE on a norm's input), the row of ``after`` (an SAE on
     the norm's output) nearest to it once centred, as the norm centres it: ``(index, cosine)`` per row.
     The frozen division and the norm's own weights come after ``hook_normalized``, so centring is all that
-    stands between the two spaces there."""
-    centred = before - before.mean(-1, keepdim=True)
+    stands between the two spaces there. ``centre=False`` matches two dictionaries of the same space."""
+    centred = before - before.mean(-1, keepdim=True) if centre else before
     cos = F.normalize(centred, dim=-1) @ F.normalize(after, dim=-1).T  # [n_before, n_after]
     best = cos.max(-1)
     return best.indices, best.values

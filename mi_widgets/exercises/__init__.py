@@ -13,8 +13,8 @@ in learner mode a check never raises, so a learner notebook runs from top to bot
 """
 
 from mi_widgets.exercises.core import EXERCISES, Exercise, ExerciseFailed, Verdict, check
-from mi_widgets.exercises import (capabilities, circuits, dictionaries, geometry, heads, lens, models,  # noqa: F401
-                                  patching, splitting, start, superposition, training_dynamics,
+from mi_widgets.exercises import (capabilities, circuits, dictionaries, geometry, heads, layernorm,  # noqa: F401
+                                  lens, models, patching, splitting, start, superposition, training_dynamics,
                                   whole_model)
 
 

@@ -126,7 +126,7 @@ def test_removal_freezes_stage_by_stage_and_leaves_the_original_alone(model):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(torch.equal(a, b) for a, b in zip(run.model.state_dict().values(), runs[1].model.state_dict().values()))
     change = relative_weight_change(before, run.model.state_dict())
-    assert (change > 0).all() and "blocks.0.attn.W_Q" in change.index
+    assert (change > 0).all() and "blocks.0.attn.W_Q" in change.index and "blocks.0.attn.b_V" not in change.index
 
 
 def test_the_control_trains_the_same_steps_without_freezing(model):
@@ -157,3 +157,17 @@ def test_bos_treated_apart_keeps_position_zero_exact(model, rows):
         frozen = model(rows)
     assert torch.allclose(frozen[:, 0], model(rows)[:, 0], atol=1e-4)  # position 0 sees only itself
     assert not torch.allclose(frozen[:, 1:], model(rows)[:, 1:], atol=1e-2)
+
+
+def test_the_control_sees_the_same_rows_as_the_removal(model):
+    tokens = np.random.default_rng(0).integers(1, 250, 5_000)
+    seen = {}
+    for freeze in (True, False):
+        sampler = RowSampler(tokens, 20, 0, 300, seed=0)
+        drawn = []
+        batch = sampler.batch
+        sampler.batch = lambda *a, **k: drawn.append(batch(*a, **k)) or drawn[-1]
+        remove_layernorms(model, sampler, RemovalSchedule(steps_between=1, final_steps=1, batch_size=2, repeat_rows=0),
+                          calibration_rows=2, freeze=freeze, progress=False)
+        seen[freeze] = drawn
+    assert len(seen[True]) == len(seen[False]) and all(torch.equal(a, b) for a, b in zip(seen[True], seen[False]))
