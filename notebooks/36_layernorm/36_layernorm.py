@@ -226,7 +226,8 @@ costs.style.format({"loss after": "{:.3f}", "GFLOP": "{:.0f}", "vs original": "{
 #
 # Each held-out story labels the tokens that a planted capability makes predictable. We compare the loss on them
 # between the no-LayerNorm model and the control (fine-tuned the same steps with its norms): what is left is what the
-# norms did, not what fine-tuning did. Then the same on every task file, item by item.
+# norms did, not what fine-tuning did. The original's loss and accuracy stand beside them. Then the same on every task
+# file, item by item.
 
 # %%
 stories = list(generate_stories(N_STORIES, seed=SEED + 1, split="val"))
@@ -234,16 +235,19 @@ token_scores = {"original": capability_token_scores(model, stories), "control": 
                 "no LayerNorm": capability_token_scores(plain, stories)}
 gap = capability_gap(token_scores["control"].capability, token_scores["control"].loss, token_scores["no LayerNorm"].loss)
 accuracy = {k: t.groupby("capability").correct.mean() for k, t in token_scores.items()}
+gap.insert(1, "original", token_scores["original"].groupby("capability").loss.mean())  # loss of the model we started from
+gap["accuracy, original"] = accuracy["original"]
 gap["accuracy, control"] = accuracy["control"]
 gap["accuracy, no LN"] = accuracy["no LayerNorm"]
 gap["relative change"] = gap["change"] / gap["before"]
+gap = gap.rename(columns={"original": "loss, original", "before": "loss, control", "after": "loss, no LN"})
 worst = gap.index[0]
 gap.style.format(precision=3)
 
 # %%
 tasks = load_tasks(tokenizer=tokenizer).groupby("task").head(TASK_ITEMS)
-task_scores = pd.concat([score_task(m, tasks, name, context_tokens=0)
-                         for name, m in (("control", control.model), ("no LayerNorm", plain))], ignore_index=True)
+task_scores = pd.concat([score_task(m, tasks, name, context_tokens=0) for name, m in
+                         (("original", model), ("control", control.model), ("no LayerNorm", plain))], ignore_index=True)
 wide = task_scores.pivot_table(index=["task", "id"], columns="model", values=["logprob", "correct"])
 per_item = pd.DataFrame({"logprob change": wide["logprob"]["no LayerNorm"] - wide["logprob"]["control"],
                          "lost": wide["correct"]["control"].astype(bool) & ~wide["correct"]["no LayerNorm"].astype(bool),
@@ -252,6 +256,8 @@ task_table = per_item.groupby("task").agg(items=("lost", "size"), mean_logprob_c
                                           worse_items=("logprob change", lambda v: float((v < 0).mean())),
                                           answers_lost=("lost", "sum"), answers_gained=("gained", "sum"))
 task_table = task_table.sort_values("mean_logprob_change")
+for name in ("original", "control", "no LayerNorm"):  # top-1 accuracy on the answers' tokens, per model
+    task_table[f"accuracy, {name}"] = wide["correct"][name].groupby("task").mean()
 worst_task = task_table.index[0]
 task_table.style.format(precision=3)
 
