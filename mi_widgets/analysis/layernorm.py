@@ -33,6 +33,11 @@ NORMS = ("LN", "LNPre")
 """The normalisation types this module removes: LayerNorm with and without its own weights."""
 
 
+def centring_matrix(d: int) -> Float[Tensor, "d d"]:
+    """``x - mean(x)`` as a symmetric [d, d] matrix: the linear part of every LayerNorm, frozen or not."""
+    return torch.eye(d) - 1.0 / d
+
+
 def check_layernorm(model) -> None:
     """Raise a clear error unless ``model`` normalises with LayerNorm (a centring and a division)."""
     kind = model.cfg.normalization_type
@@ -237,7 +242,7 @@ def fold_frozen_layernorms(model, scales: dict[str, float]):
     if missing:
         raise ValueError(f"every LayerNorm must be frozen before folding; these are not: {missing}")
     d = model.cfg.d_model
-    centre = torch.eye(d) - 1.0 / d  # x - mean(x) as a matrix; symmetric
+    centre = centring_matrix(d)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
     def fold(name: str, readers: list[tuple[str, str]]) -> None:
@@ -296,7 +301,7 @@ def across_frozen_norm(transcoder: Dictionary, scales: dict[str, float], n_layer
         raise ValueError(f"{norm} has no frozen scale in `scales` (frozen: {sorted(scales)})")
     moved = copy.deepcopy(transcoder)
     d = moved.cfg.d_in
-    centre = (torch.eye(d) - 1.0 / d).to(moved.W_enc.device)
+    centre = centring_matrix(d).to(moved.W_enc.device)
     moved.W_enc.copy_(moved.W_enc @ centre)  # encodes centre(x) / scale: the centring goes into the weights...
     moved.scale_in.div_(scales[norm])  # ...and the frozen division into the input scale
     if moved.W_skip is not None:
